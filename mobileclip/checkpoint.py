@@ -1,0 +1,84 @@
+"""Checkpoints that carry their own config (nanoGPT style): one file rebuilds the model.
+
+Contents: ``format`` (a magic string), ``format_version``, ``model_config`` (the full resolved
+config incl. its registry name), ``tokenizer`` and ``preprocess`` settings, ``state_dict``, and an
+optional ``extra`` dict (training state, metrics, ...). Written atomically: temp file + rename.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .factory import create_model_from_config
+from .model import MobileCLIP
+
+FORMAT = "mobileclip-kd"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(model: MobileCLIP, path: str | os.PathLike, extra: dict | None = None,
+                    tokenizer_settings: dict | None = None) -> Path:
+    from .tokenizer import get_tokenizer
+
+    path = Path(path)
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        raise CheckpointError("model has no .config; build it with create_model() or load_checkpoint()")
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_config": cfg,
+        "tokenizer": tokenizer_settings or get_tokenizer(cfg["text_cfg"]["context_length"]).settings(),
+        "preprocess": dict(model.preprocess_cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra": extra or {},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate the raw payload (no model built)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
+                              f"{str(e).strip().splitlines()[0] if str(e).strip() else 'corrupt'})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (foreign file: no '{FORMAT}' format tag)")
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format version {payload['format_version']}, "
+                              f"this mobileclip-kd reads up to {FORMAT_VERSION}; upgrade mobileclip-kd")
+    return payload
+
+
+def load_checkpoint(path: str | os.PathLike, return_payload: bool = False):
+    """Rebuild the student from the file alone. ``return_payload=True`` also returns the raw dict."""
+    payload = read_checkpoint(path)
+    cfg = payload["model_config"]
+    try:
+        model = create_model_from_config(cfg)
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: weights do not match config {cfg.get('name')!r} "
+                              f"({str(e).strip().splitlines()[0]})") from None
+    model.config = cfg
+    model.eval()
+    return (model, payload) if return_payload else model

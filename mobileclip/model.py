@@ -1,0 +1,56 @@
+"""The student: a MobileNetV3 image tower and a Lite Transformer text tower in one joint space."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .image_encoder import MobileNetV3Image
+from .lite_transformer import LiteTransformerText
+
+PREPROCESS_KEYS = ("image_size", "resize_mode", "interpolation", "mean", "std")
+
+
+class MobileCLIP(nn.Module):
+    """``encode_image`` / ``encode_text`` return L2-normalised embeddings; ``forward`` returns a dict."""
+
+    def __init__(self, embed_dim: int, vision_cfg: dict, text_cfg: dict,
+                 init_logit_scale: float = math.log(1 / 0.07), description: str = ""):
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.visual = MobileNetV3Image(embed_dim, **vision_cfg)
+        self.text = LiteTransformerText(embed_dim, **text_cfg)
+        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
+        self.preprocess_cfg = {k: vision_cfg[k] for k in PREPROCESS_KEYS if k in vision_cfg}
+
+    def image_towers(self) -> list[nn.Module]:
+        return [self.visual]
+
+    def text_towers(self) -> list[nn.Module]:
+        return [self.text]
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        return self.visual(images)
+
+    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.text(ids)
+
+    def forward(self, images: torch.Tensor | None = None, texts: torch.Tensor | None = None) -> dict:
+        out = {"logit_scale": self.logit_scale.exp()}
+        if images is not None:
+            out["image_embeds"] = self.encode_image(images)
+        if texts is not None:
+            out["text_embeds"] = self.encode_text(texts)
+        return out
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def tower_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters of the image tower, the text tower and the whole model (student or teacher)."""
+    image, text = model.image_towers(), model.text_towers()
+    return {"image": sum(map(count_parameters, image)), "text": sum(map(count_parameters, text)),
+            "total": count_parameters(model)}

@@ -1,0 +1,72 @@
+"""The CLIP BPE tokenizer (open_clip's implementation, vocabulary from the ``open_clip_torch`` wheel).
+
+Same ids as OpenAI CLIP and HF ``CLIPTokenizer``: ftfy + HTML clean-up, whitespace collapse,
+lower-casing, byte-level BPE over 49,408 tokens, ``<|startoftext|>`` ... ``<|endoftext|>``, a
+77-token context, truncation that keeps the end token, and zero padding.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ._torchvision import import_torchvision
+
+DEFAULT_CONTEXT_LENGTH = 77
+
+
+def _open_clip_tokenizer_module():
+    import_torchvision()  # open_clip imports torchvision: guard first
+    from open_clip import tokenizer
+
+    return tokenizer
+
+
+def vocab_path() -> Path:
+    """Path of ``bpe_simple_vocab_16e6.txt.gz`` shipped in the open_clip_torch wheel."""
+    return Path(_open_clip_tokenizer_module().default_bpe())
+
+
+class Tokenizer:
+    """Callable: ``tok(["a photo of a cat."])`` -> LongTensor (N, context_length)."""
+
+    def __init__(self, context_length: int = DEFAULT_CONTEXT_LENGTH, bpe_path: str | None = None):
+        mod = _open_clip_tokenizer_module()
+        self.bpe_path = Path(bpe_path or mod.default_bpe())
+        self._tok = mod.SimpleTokenizer(bpe_path=str(self.bpe_path), context_length=context_length)
+        self.context_length = context_length
+        self.vocab_size = self._tok.vocab_size
+        self.sot_token_id = self._tok.sot_token_id
+        self.eot_token_id = self._tok.eot_token_id
+        self.pad_token_id = 0
+
+    def __call__(self, texts: str | list[str], context_length: int | None = None) -> torch.Tensor:
+        return self._tok(texts, context_length=context_length or self.context_length)
+
+    def encode(self, text: str) -> list[int]:
+        """BPE ids of ``text`` without start/end tokens or padding."""
+        return self._tok.encode(text)
+
+    def decode(self, ids) -> str:
+        ids = [int(i) for i in ids if int(i) not in (self.pad_token_id, self.sot_token_id, self.eot_token_id)]
+        return self._tok.decode(ids).strip()
+
+    def settings(self) -> dict:
+        """What a checkpoint or an app needs to rebuild this tokenizer."""
+        return {
+            "type": "clip-bpe",
+            "vocab_file": self.bpe_path.name,
+            "vocab_size": self.vocab_size,
+            "context_length": self.context_length,
+            "sot_token_id": self.sot_token_id,
+            "eot_token_id": self.eot_token_id,
+            "pad_token_id": self.pad_token_id,
+            "lower_case": True,
+            "clean": "ftfy+html+whitespace",
+        }
+
+
+@lru_cache(maxsize=4)
+def get_tokenizer(context_length: int = DEFAULT_CONTEXT_LENGTH) -> Tokenizer:
+    return Tokenizer(context_length=context_length)
