@@ -52,6 +52,22 @@ class Tokenizer:
         ids = [int(i) for i in ids if int(i) not in (self.pad_token_id, self.sot_token_id, self.eot_token_id)]
         return self._tok.decode(ids).strip()
 
+    def export_vocab(self, folder: str | Path) -> dict[str, Path]:
+        """Write the vocabulary in the HF CLIP format apps read: ``vocab.json`` (token -> id) and
+        ``merges.txt`` (BPE merges by rank). Same tokens and ids as this tokenizer."""
+        import json
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        # open_clip spells the specials <start_of_text>/<end_of_text>; OpenAI and HF spell them as below
+        special = {self.sot_token_id: "<|startoftext|>", self.eot_token_id: "<|endoftext|>"}
+        encoder = {special.get(i, tok): i for tok, i in self._tok.encoder.items()}
+        ranks = sorted(self._tok.bpe_ranks.items(), key=lambda kv: kv[1])
+        paths = {"vocab": folder / "vocab.json", "merges": folder / "merges.txt"}
+        paths["vocab"].write_text(json.dumps(encoder, ensure_ascii=False), encoding="utf-8")
+        paths["merges"].write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for (a, b), _ in ranks), encoding="utf-8")
+        return paths
+
     def settings(self) -> dict:
         """What a checkpoint or an app needs to rebuild this tokenizer."""
         return {

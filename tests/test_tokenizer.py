@@ -47,7 +47,7 @@ def test_decode_roundtrip(tok):
 
 
 def _hf_tokenizer(tmp_path):
-    """HF CLIPTokenizer built from the very same BPE file (vocab.json + merges.txt)."""
+    """HF CLIPTokenizer built independently from the very same BPE file (vocab.json + merges.txt)."""
     from open_clip.tokenizer import bytes_to_unicode
     from transformers import CLIPTokenizer
 
@@ -58,6 +58,15 @@ def _hf_tokenizer(tmp_path):
     (tmp_path / "vocab.json").write_text(json.dumps({v: i for i, v in enumerate(vocab)}))
     (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
     return CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
+
+
+def test_exported_vocab_equals_reference_files(tok, tmp_path):
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    _hf_tokenizer(ref)
+    paths = tok.export_vocab(tmp_path / "out")
+    assert json.loads(paths["vocab"].read_text()) == json.loads((ref / "vocab.json").read_text())
+    assert paths["merges"].read_text() == (ref / "merges.txt").read_text()
 
 
 def test_matches_hf_clip_tokenizer_on_every_flickr8k_caption(tok, flickr_captions, tmp_path):
