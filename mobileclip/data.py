@@ -62,16 +62,21 @@ def extract_shared(archive: str, cache_dir=".cache/data", shared_dir=None) -> Pa
     """Extract ``<shared_dir>/<archive>`` once into ``cache_dir`` (atomically: temp folder + rename).
 
     Returns the archive's top folder inside the cache (e.g. ``.cache/data/cifar10``). A second call
-    returns the existing folder without touching the archive."""
+    returns the existing folder without opening the archive (a marker file records the extraction)."""
     from tqdm import tqdm
 
+    cache_dir = Path(cache_dir)
+    marker = cache_dir / f".{Path(archive).name}.extracted"  # holds the top folder's name
+    if marker.is_file():
+        dest = cache_dir / marker.read_text().strip()
+        if dest.is_dir():
+            return dest
     src = Path(archive)
     if not src.is_file():
         src = shared_data_dir(shared_dir) / archive
     if not src.is_file():
         raise MobileClipError(f"data archive not found: {src} (the shared data folder sits beside the repository; "
                               f"set MOBILECLIP_SHARED_DATA to point elsewhere)")
-    cache_dir = Path(cache_dir)
     try:
         with tarfile.open(src) as tar:
             members = tar.getmembers()
@@ -83,6 +88,7 @@ def extract_shared(archive: str, cache_dir=".cache/data", shared_dir=None) -> Pa
     top = tops.pop()
     dest = cache_dir / top
     if dest.is_dir():
+        marker.write_text(top)
         return dest
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{top}.", suffix=".tmp"))
@@ -98,6 +104,7 @@ def extract_shared(archive: str, cache_dir=".cache/data", shared_dir=None) -> Pa
             raise MobileClipError(f"cannot extract {src} into {cache_dir}: {e}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    marker.write_text(top)
     return dest
 
 

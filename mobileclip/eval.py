@@ -50,7 +50,10 @@ def load_encoder(spec, device="cpu", return_payload: bool = False):
     from . import load_checkpoint, load_teacher
 
     spec = str(spec)
-    path = Path(spec)
+    path = Path(spec).expanduser()
+    looks_like_path = spec.startswith(("/", "./", "../", "~", ".\\")) or os.path.splitdrive(spec)[0] != ""
+    if looks_like_path and not path.exists():
+        raise MobileClipError(f"model not found: {spec} (no such checkpoint file or teacher folder)")
     if path.is_file() or path.suffix == ".pt":
         model, payload = load_checkpoint(path, return_payload=True)
         model.label = f"{model.config.get('name', 'student')} ({path.name})"
