@@ -2,16 +2,17 @@
 
 * **zero-shot** classification on a class-folder dataset (``root/<class>/<image>``): each class embedding
   is the mean of the normalised embeddings of every prompt template filled with the class name,
-  renormalised (CLIP); an image's prediction is the class with the highest cosine. Top-1/top-5 in %.
+  renormalised (CLIP); an image's prediction is the class with the highest cosine. Top-1/top-5.
 * **retrieval** on an ``image,caption`` CSV (several captions per image allowed): text->image R@k is the
   share of captions whose own image is among the k most similar images; image->text R@k the share of
-  images with at least one of their captions among the k most similar captions. In %.
-* **agreement** of a student with a teacher on the zero-shot set: top-1 agreement (% of images where
+  images with at least one of their captions among the k most similar captions.
+* **agreement** of a student with a teacher on the zero-shot set: top-1 agreement (share of images where
   both predict the same class) and the mean cosine between the student's image embeddings mapped into
   the teacher's space (through the checkpoint's KD heads, or directly when the dimensions match) and
   the teacher's. ``mean_cosine_text`` does the same for the prompt embeddings.
 
-Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
+Scores (top-1, top-5, R@k, agreement) are fractions in [0, 1] in the Python API and the JSON (open_clip's
+convention); the printed table shows them in %. Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
 224 px teacher and a 32 px student see the same files. Unreadable images are skipped and counted.
 
     python -m mobileclip.eval student.pt --zeroshot DIR --retrieval CSV --teacher TEACHER --json out.json
@@ -226,8 +227,8 @@ def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
     k = min(5, len(zs.classnames))
     topk = logits.topk(k, dim=-1).indices
     preds = topk[:, 0]
-    return {"top1": 100.0 * (preds == zs.labels).float().mean().item(),
-            "top5": 100.0 * (topk == zs.labels[:, None]).any(-1).float().mean().item(),
+    return {"top1": (preds == zs.labels).float().mean().item(),
+            "top5": (topk == zs.labels[:, None]).any(-1).float().mean().item(),
             "n": int(len(zs.labels)), "n_classes": len(zs.classnames), "n_templates": len(templates),
             "skipped": zs.skipped, "predictions": preds.tolist(), "labels": zs.labels.tolist(),
             "indices": zs.indices.tolist(), "classnames": list(zs.classnames)}
@@ -237,7 +238,7 @@ def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
 # public evaluations
 # ----------------------------------------------------------------------------------------------------------
 def zero_shot(encoder, root, templates="ensemble", batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
-    """Zero-shot top-1/top-5 (%) on a class folder. ``templates``: "single", "ensemble" or a list.
+    """Zero-shot top-1/top-5 (fractions in [0, 1]) on a class folder. ``templates``: "single", "ensemble" or a list.
     Returns ``top1, top5, n, n_classes, n_templates, skipped, predictions, labels, indices, classnames``."""
     zs = zero_shot_images(encoder, root, batch_size, limit, num_workers, progress)
     return _zero_shot_scores(zs, templates, progress)
@@ -249,12 +250,12 @@ def recall_at_k(sim: torch.Tensor, correct, ks=(1, 5, 10)) -> dict:
     for k in ks:
         kk = min(k, sim.shape[1])
         top = sim.topk(kk, dim=1).indices
-        out[f"R@{k}"] = 100.0 * correct(top).any(1).float().mean().item()
+        out[f"R@{k}"] = correct(top).any(1).float().mean().item()
     return out
 
 
 def retrieval(encoder, csv, batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
-    """Image<->text retrieval R@1/5/10 (%) on an ``image,caption`` CSV. ``limit``: first N distinct images
+    """Image<->text retrieval R@1/5/10 (fractions) on an ``image,caption`` CSV. ``limit``: first N distinct images
     (with all their captions). Captions of unreadable images are dropped (``skipped`` counts images)."""
     rows = read_caption_csv(csv)
     images, where = [], {}
@@ -308,7 +309,7 @@ def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=No
     t_txt = t.prompt_embeddings(templates).flatten(0, 1)
     cos_i = (s_img * t.image[ti]).sum(-1).mean().item() if s_img is not None else None
     cos_t = (s_txt * t_txt).sum(-1).mean().item() if s_txt is not None else None
-    return {"top1_agreement": 100.0 * (s_pred == t_pred).float().mean().item(),
+    return {"top1_agreement": (s_pred == t_pred).float().mean().item(),
             "mean_cosine": cos_i, "mean_cosine_image": cos_i, "mean_cosine_text": cos_t,
             "space": {"image": space_i, "text": space_t}, "n": len(common),
             "student_top1": s_res["top1"], "teacher_top1": t_res["top1"], "n_templates": len(templates)}
@@ -316,7 +317,7 @@ def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=No
 
 def agreement(student, teacher, root, templates="ensemble", kd_heads=None, batch_size=64, limit=None,
               num_workers=0, progress=False) -> dict:
-    """Top-1 agreement (%) of student and teacher zero-shot predictions on ``root`` and the mean cosine of
+    """Top-1 agreement (fraction) of student and teacher zero-shot predictions on ``root`` and the mean cosine of
     the student's embeddings mapped into the teacher's space (``kd_heads`` from
     :func:`kd_heads_from_checkpoint`; with equal dims and no heads, compared directly; else ``None``).
     ``mean_cosine`` is the image-embedding cosine; ``mean_cosine_text`` the prompt-embedding cosine."""
@@ -348,7 +349,7 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout, the table then goes to stderr)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
 
@@ -374,6 +375,10 @@ def _fmt(x, digits=2):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.2f}"
+
+
 def results_table(res: dict) -> str:
     from tabulate import tabulate
 
@@ -382,23 +387,23 @@ def results_table(res: dict) -> str:
     if zs:
         for name, r in zs["templates"].items():
             setting = f"{name} ({r['n_templates']} prompt{'s' if r['n_templates'] != 1 else ''}), n={r['n']}"
-            rows.append(["zero-shot", setting, "top-1 %", _fmt(r["top1"])])
-            rows.append(["zero-shot", setting, "top-5 %", _fmt(r["top5"])])
+            rows.append(["zero-shot", setting, "top-1 %", _pct(r["top1"])])
+            rows.append(["zero-shot", setting, "top-5 %", _pct(r["top5"])])
     rt = res.get("retrieval")
     if rt:
         setting = f"{rt['n_images']} images, {rt['n_captions']} captions"
         for d, name in (("image_to_text", "image->text"), ("text_to_image", "text->image")):
             for k, v in rt[d].items():
-                rows.append(["retrieval", setting, f"{name} {k} %", _fmt(v)])
+                rows.append(["retrieval", setting, f"{name} {k} %", _pct(v)])
     ag = res.get("agreement")
     if ag:
         setting = f"vs {ag['teacher']}, n={ag['n']}"
-        rows.append(["agreement", setting, "top-1 agreement %", _fmt(ag["top1_agreement"])])
+        rows.append(["agreement", setting, "top-1 agreement %", _pct(ag["top1_agreement"])])
         rows.append(["agreement", setting, f"image cosine ({ag['space']['image'] or 'dims differ'})",
                      _fmt(ag["mean_cosine_image"], 4)])
         rows.append(["agreement", setting, f"text cosine ({ag['space']['text'] or 'dims differ'})",
                      _fmt(ag["mean_cosine_text"], 4)])
-        rows.append(["agreement", setting, "teacher zero-shot top-1 %", _fmt(ag["teacher_top1"])])
+        rows.append(["agreement", setting, "teacher zero-shot top-1 %", _pct(ag["teacher_top1"])])
     skipped = res.get("skipped", {})
     title = f"model: {res['model']}" + (f"  (skipped images: {skipped})" if any(skipped.values()) else "")
     return title + "\n" + tabulate(rows, headers=["task", "setting", "metric", "value"], tablefmt="github")
@@ -457,9 +462,10 @@ def main(argv=None):
     args = parse_args(argv)
     with cli_errors("mobileclip.eval"):
         res = evaluate(args)
-        print(results_table(res))
+        stream = sys.stderr if args.json == "-" else sys.stdout  # keep stdout pure JSON with --json -
+        print(results_table(res), file=stream)
         if "warning" in res:
-            print(f"WARNING: {res['warning']}")
+            print(f"WARNING: {res['warning']}", file=stream)
         if args.json:
             _write_json(args.json, res)
             if args.json != "-":

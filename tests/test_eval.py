@@ -75,8 +75,8 @@ def test_zero_shot_known_answer(tmp_path):
         r = zero_shot(ColourEncoder(), tmp_path, templates=templates, batch_size=3)
         assert r["classnames"] == ["blue", "green", "red"]
         assert r["n"] == 7 and r["skipped"] == 1
-        assert r["top1"] == pytest.approx(100 * 6 / 7)
-        assert r["top5"] == pytest.approx(100.0)  # 3 classes: top-5 is top-3
+        assert r["top1"] == pytest.approx(6 / 7)
+        assert r["top5"] == pytest.approx(1.0)  # 3 classes: top-5 is top-3
         assert r["labels"] == [0, 0, 1, 1, 2, 2, 2] and r["predictions"] == [0, 0, 1, 1, 2, 2, 1]
     sub = zero_shot(ColourEncoder(), tmp_path, templates="single", limit=3)
     assert sub["n"] == 3 and sorted(set(sub["labels"])) == [0, 1, 2]  # evenly spaced: every class
@@ -108,13 +108,13 @@ def test_retrieval_known_answer(tmp_path):
     enc = _retrieval_case(tmp_path)
     r = retrieval(enc, tmp_path / "captions.csv", batch_size=5)
     assert (r["n_images"], r["n_captions"], r["skipped"]) == (12, 24, 0)
-    assert r["text_to_image"] == pytest.approx({"R@1": 100 * 17 / 24, "R@5": 100 * 23 / 24, "R@10": 100 * 23 / 24})
-    assert r["image_to_text"] == pytest.approx({"R@1": 100 * 11 / 12, "R@5": 100.0, "R@10": 100.0})
+    assert r["text_to_image"] == pytest.approx({"R@1": 17 / 24, "R@5": 23 / 24, "R@10": 23 / 24})
+    assert r["image_to_text"] == pytest.approx({"R@1": 11 / 12, "R@5": 1.0, "R@10": 1.0})
     # a missing image drops its captions; limit keeps the first N images with all their captions
     (tmp_path / "img" / "11.png").unlink()
     r = retrieval(enc, tmp_path / "captions.csv")
     assert (r["n_images"], r["n_captions"], r["skipped"]) == (11, 22, 1)
-    assert r["image_to_text"]["R@1"] == pytest.approx(100.0)
+    assert r["image_to_text"]["R@1"] == pytest.approx(1.0)
     r = retrieval(enc, tmp_path / "captions.csv", limit=4)
     assert (r["n_images"], r["n_captions"]) == (4, 8)
 
@@ -137,7 +137,7 @@ def tiny_ckpt(tmp_path_factory):
 def test_agreement_identity(synth, tiny_ckpt):
     student = load_encoder(tiny_ckpt)
     r = agreement(student, student, synth / "classes" / "test", templates="single")
-    assert r["top1_agreement"] == pytest.approx(100.0) and r["n"] == 16
+    assert r["top1_agreement"] == pytest.approx(1.0) and r["n"] == 16
     assert r["mean_cosine"] == pytest.approx(1.0, abs=1e-5) and r["mean_cosine_text"] == pytest.approx(1.0, abs=1e-5)
     assert r["space"] == {"image": "direct", "text": "direct"}
 
@@ -171,7 +171,7 @@ def test_agreement_through_kd_heads(synth, tiny_teacher_dir, tiny_ckpt, tmp_path
     mapped = agreement(Rotated(teacher, q), teacher, root, templates="single", kd_heads=heads)
     direct = agreement(Rotated(teacher, q), teacher, root, templates="single")
     for r in (mapped, direct):  # a rotation keeps every similarity: same predictions
-        assert r["top1_agreement"] == pytest.approx(100.0)
+        assert r["top1_agreement"] == pytest.approx(1.0)
     assert mapped["mean_cosine"] == pytest.approx(1.0, abs=1e-5)
     assert mapped["mean_cosine_text"] == pytest.approx(1.0, abs=1e-5)
     assert mapped["space"]["image"] == "kd_heads" and direct["space"]["image"] == "direct"
@@ -195,7 +195,7 @@ def test_cli_student_and_teacher(synth, tiny_ckpt, tiny_teacher_dir, tmp_path, c
     assert res["retrieval"]["n_images"] == 8 and res["retrieval"]["n_captions"] == 16
     assert set(res["retrieval"]["image_to_text"]) == {"R@1", "R@5", "R@10"}
     ag = res["agreement"]
-    assert 0 <= ag["top1_agreement"] <= 100 and -1 <= ag["mean_cosine"] <= 1 and ag["n"] == 8
+    assert 0 <= ag["top1_agreement"] <= 1 and -1 <= ag["mean_cosine"] <= 1 and ag["n"] == 8
     # the teacher goes through the same path (its own 32 px preprocessing)
     res_t = main([str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"), "--templates", "ensemble",
                   "--limit", "8", "--no-progress", "--json", str(tmp_path / "t.json")])
