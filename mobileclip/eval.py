@@ -37,8 +37,8 @@ from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_capti
 from .errors import CheckpointError, MobileClipError, cli_errors
 from .templates import get_templates
 
-__all__ = ["agreement", "encoder_label", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
-           "retrieval", "zero_shot"]
+__all__ = ["agreement", "class_embeddings", "confusion_matrix", "encoder_label", "kd_heads_from_checkpoint",
+           "load_encoder", "main", "parse_args", "plot_zero_shot", "retrieval", "zero_shot"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -227,11 +227,64 @@ def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
     k = min(5, len(zs.classnames))
     topk = logits.topk(k, dim=-1).indices
     preds = topk[:, 0]
+    conf = confusion_matrix(preds, zs.labels, len(zs.classnames))
+    per_class = (conf.diag().float() / conf.sum(1).clamp(min=1)).tolist()
     return {"top1": (preds == zs.labels).float().mean().item(),
-            "top5": (topk == zs.labels[:, None]).any(-1).float().mean().item(),
+            "top5": (topk == zs.labels[:, None]).any(-1).float().mean().item(), "per_class_top1": per_class,
             "n": int(len(zs.labels)), "n_classes": len(zs.classnames), "n_templates": len(templates),
             "skipped": zs.skipped, "predictions": preds.tolist(), "labels": zs.labels.tolist(),
             "indices": zs.indices.tolist(), "classnames": list(zs.classnames)}
+
+
+def confusion_matrix(predictions, labels, n_classes: int) -> torch.Tensor:
+    """``(C, C)`` counts: row = true class, column = predicted class."""
+    p, y = torch.as_tensor(predictions).long(), torch.as_tensor(labels).long()
+    return torch.bincount(y * n_classes + p, minlength=n_classes * n_classes).view(n_classes, n_classes)
+
+
+def plot_zero_shot(scores: dict, path, title: str = ""):
+    """Row-normalised confusion matrix of a zero-shot result (``zero_shot(...)`` dict), saved to ``path``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from .errors import BackendMissingError
+
+        raise BackendMissingError("--plot needs matplotlib: pip install 'mobileclip-kd[bench]'") from None
+    names = scores["classnames"]
+    conf = confusion_matrix(scores["predictions"], scores["labels"], len(names)).float()
+    conf = conf / conf.sum(1, keepdim=True).clamp(min=1)
+    side = min(12.0, 3 + 0.45 * len(names))
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    im = ax.imshow(conf.numpy(), cmap="Blues", vmin=0, vmax=1)
+    if len(names) <= 40:
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+        ax.set_yticks(range(len(names)), names)
+    if len(names) <= 12:
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if conf[i, j] >= 0.005:
+                    ax.text(j, i, f"{100 * conf[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                            color="white" if conf[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title}\nzero-shot top-1 {100 * scores['top1']:.2f}% (n={scores['n']}, "
+                 f"{scores['n_templates']} prompt{'s' if scores['n_templates'] != 1 else ''})", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -350,6 +403,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout, the table then goes to stderr)")
+    p.add_argument("--plot", metavar="PNG", help="save the zero-shot confusion matrix (ensemble if listed, else the "
+                                                "first template set) to PNG (needs matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
 
@@ -413,6 +468,8 @@ def evaluate(args) -> dict:
     """The CLI's work, callable from Python with a parsed namespace; returns the JSON-ready dict."""
     if not args.zeroshot and not args.retrieval:
         raise MobileClipError("nothing to evaluate: give --zeroshot DIR and/or --retrieval CSV")
+    if args.plot and not args.zeroshot:
+        raise MobileClipError("--plot (confusion matrix) needs --zeroshot DIR")
     if args.teacher and not args.zeroshot:
         raise MobileClipError("--teacher (agreement) needs --zeroshot DIR")
     if args.batch_size < 1 or args.workers < 0:
@@ -436,13 +493,17 @@ def evaluate(args) -> dict:
            "skipped": {}}
     if getattr(encoder, "random_weights", False):
         res["warning"] = "teacher has RANDOM weights: accuracy figures are meaningless"
+    plot_set = "ensemble" if "ensemble" in sets else sets[0]
     if args.zeroshot:
         zs = zero_shot_images(encoder, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
         res["zeroshot"] = {"dataset": str(args.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
                            "templates": {}}
         for s in sets:
             r = _zero_shot_scores(zs, s, progress)
-            res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates")}
+            res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates",
+                                                                 "per_class_top1")}
+            if args.plot and s == plot_set:
+                res["zeroshot"]["plot"] = str(plot_zero_shot(r, args.plot, f"{res['model']} on {args.zeroshot}"))
         res["skipped"]["zeroshot"] = zs.skipped
     if args.retrieval:
         r = retrieval(encoder, args.retrieval, args.batch_size, args.limit, args.workers, progress)

@@ -14,8 +14,8 @@ import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import MobileClipError, create_model, get_tokenizer, save_checkpoint
 from mobileclip.data import write_synthetic_dataset
 from mobileclip.errors import CheckpointError
-from mobileclip.eval import (agreement, kd_heads_from_checkpoint, load_encoder, main, parse_args, retrieval,
-                             zero_shot)
+from mobileclip.eval import (agreement, class_embeddings, confusion_matrix, kd_heads_from_checkpoint, load_encoder,
+                             main, parse_args, retrieval, zero_shot)
 
 from conftest import REPO
 
@@ -80,6 +80,15 @@ def test_zero_shot_known_answer(tmp_path):
         assert r["labels"] == [0, 0, 1, 1, 2, 2, 2] and r["predictions"] == [0, 0, 1, 1, 2, 2, 1]
     sub = zero_shot(ColourEncoder(), tmp_path, templates="single", limit=3)
     assert sub["n"] == 3 and sorted(set(sub["labels"])) == [0, 1, 2]  # evenly spaced: every class
+
+
+def test_class_embeddings_and_confusion():
+    prompts = torch.tensor([[[3.0, 0.0], [0.0, 1.0]],    # normalised first: (1,0) and (0,1) weigh the same
+                            [[0.0, -2.0], [0.0, -5.0]]])
+    expected = torch.tensor([[2 ** -0.5, 2 ** -0.5], [0.0, -1.0]])
+    assert torch.allclose(class_embeddings(prompts), expected, atol=1e-6)
+    conf = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    assert conf.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
 
 
 def _retrieval_case(tmp_path):
@@ -185,13 +194,15 @@ def test_cli_student_and_teacher(synth, tiny_ckpt, tiny_teacher_dir, tmp_path, c
     out = tmp_path / "res" / "eval.json"
     main([str(tiny_ckpt), "--zeroshot", str(synth / "classes" / "test"), "--retrieval",
           str(synth / "captions_test.csv"), "--teacher", str(tiny_teacher_dir), "--limit", "8", "--json", str(out),
-          "--no-progress", "--batch-size", "4"])
+          "--no-progress", "--batch-size", "4", "--plot", str(tmp_path / "conf.png")])
     printed = capsys.readouterr().out
     assert "| zero-shot" in printed and "top-1 agreement" in printed and "R@10" in printed
     res = json.loads(out.read_text())
     assert res["kind"] == "student" and res["model"].startswith("tiny-lsra-light")
     assert set(res["zeroshot"]["templates"]) == {"single", "ensemble"}
     assert res["zeroshot"]["templates"]["ensemble"]["n_templates"] == 18 and res["zeroshot"]["n"] == 8
+    assert len(res["zeroshot"]["templates"]["single"]["per_class_top1"]) == 8
+    assert (tmp_path / "conf.png").read_bytes()[:4] == b"\x89PNG"
     assert res["retrieval"]["n_images"] == 8 and res["retrieval"]["n_captions"] == 16
     assert set(res["retrieval"]["image_to_text"]) == {"R@1", "R@5", "R@10"}
     ag = res["agreement"]
@@ -229,7 +240,7 @@ def test_cli_help_documents_every_option(capsys):
         parse_args(["--help"])
     text = capsys.readouterr().out
     for opt in ("--zeroshot", "--templates", "--retrieval", "--teacher", "--limit", "--batch-size", "--workers",
-                "--device", "--threads", "--json", "--no-progress", "CKPT_OR_TEACHER"):
+                "--device", "--threads", "--json", "--plot", "--no-progress", "CKPT_OR_TEACHER"):
         assert opt in text
 
 
