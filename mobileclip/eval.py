@@ -474,6 +474,8 @@ def evaluate(args) -> dict:
         raise MobileClipError("--teacher (agreement) needs --zeroshot DIR")
     if args.batch_size < 1 or args.workers < 0:
         raise MobileClipError("--batch-size must be >= 1 and --workers >= 0")
+    if args.limit is not None and args.limit < 1:
+        raise MobileClipError(f"--limit must be >= 1, got {args.limit}")
     sets = [s.strip() for s in args.templates.split(",") if s.strip()]
     if not sets:
         raise MobileClipError("--templates is empty")
@@ -486,13 +488,15 @@ def evaluate(args) -> dict:
         torch.set_num_threads(args.threads)
     progress = not args.no_progress
     encoder, payload = load_encoder(args.model, args.device, return_payload=True)
+    teacher = load_encoder(args.teacher, args.device) if args.teacher else None  # fail early on a bad --teacher
     res = {"format": "mobileclip-kd-eval", "format_version": 1, "model": encoder_label(encoder),
            "source": str(args.model), "kind": "student" if payload is not None else "teacher",
            "settings": {"templates": sets, "limit": args.limit, "batch_size": args.batch_size,
                         "device": str(args.device), "threads": torch.get_num_threads()},
            "skipped": {}}
-    if getattr(encoder, "random_weights", False):
-        res["warning"] = "teacher has RANDOM weights: accuracy figures are meaningless"
+    random = [encoder_label(m) for m in (encoder, teacher) if getattr(m, "random_weights", False)]
+    if random:
+        res["warning"] = f"{random[0]} has RANDOM weights: its accuracy and agreement figures are meaningless"
     plot_set = "ensemble" if "ensemble" in sets else sets[0]
     if args.zeroshot:
         zs = zero_shot_images(encoder, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
@@ -509,8 +513,7 @@ def evaluate(args) -> dict:
         r = retrieval(encoder, args.retrieval, args.batch_size, args.limit, args.workers, progress)
         res["retrieval"] = {"dataset": str(args.retrieval), **r}
         res["skipped"]["retrieval"] = r["skipped"]
-    if args.teacher:
-        teacher = load_encoder(args.teacher, args.device)
+    if teacher is not None:
         heads = kd_heads_from_checkpoint(payload) if payload is not None else None
         tz = zero_shot_images(teacher, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
         agree_set = "ensemble" if "ensemble" in sets else sets[0]

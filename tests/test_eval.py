@@ -223,6 +223,8 @@ def test_cli_student_and_teacher(synth, tiny_ckpt, tiny_teacher_dir, tmp_path, c
     (["{ckpt}", "--zeroshot", "{synth}", "--templates", "fancy"], "template"),
     (["{ckpt}", "--retrieval", "{synth}/../captions_test.csv", "--teacher", "{tmp}/t"], "needs --zeroshot"),
     (["{tmp}/garbage.pt", "--zeroshot", "{synth}"], "not a readable checkpoint"),
+    (["{ckpt}", "--zeroshot", "{synth}", "--teacher", "{tmp}/no_teacher"], "not found"),
+    (["{ckpt}", "--zeroshot", "{synth}", "--limit", "0"], "--limit"),
 ])
 def test_cli_errors_are_one_line(argv, message, tmp_path, synth, tiny_ckpt, capsys):
     (tmp_path / "garbage.pt").write_bytes(b"nonsense")
