@@ -12,8 +12,9 @@
   the teacher's. ``mean_cosine_text`` does the same for the prompt embeddings.
 
 Scores (top-1, top-5, R@k, agreement) are fractions in [0, 1] in the Python API and the JSON (open_clip's
-convention); the printed table shows them in %. Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
-224 px teacher and a 32 px student see the same files. Unreadable images are skipped and counted.
+convention); the printed table shows them in %. Every model is fed with its own preprocessing
+(``encoder.preprocess_cfg``) and tokenizer context, so a 224 px teacher and a 32 px student see the same
+files. Unreadable images are skipped and counted.
 
     python -m mobileclip.eval student.pt --zeroshot DIR --retrieval CSV --teacher TEACHER --json out.json
 """
@@ -388,14 +389,15 @@ def parse_args(argv=None):
     p.add_argument("model", metavar="CKPT_OR_TEACHER",
                    help="student checkpoint (.pt) or teacher: save_pretrained folder, hub name, or vit-b-32-random")
     p.add_argument("--zeroshot", metavar="DIR", help="class-folder dataset for zero-shot (DIR/<class>/<image>)")
-    p.add_argument("--templates", default="single,ensemble",
+    p.add_argument("--templates", default="single,ensemble", metavar="SETS",
                    help="comma-separated prompt sets for zero-shot: single ('a photo of a {}.'), ensemble "
-                        "(CLIP's 18 CIFAR-10 prompts) (default: single,ensemble; agreement uses ensemble if "
-                        "listed, else the first)")
+                        "(CLIP's 18 CIFAR-10 prompts), or a text file with one template per line, each with "
+                        "one '{}' (default: single,ensemble; agreement and --plot use ensemble if listed, "
+                        "else the first)")
     p.add_argument("--retrieval", metavar="CSV", help="image,caption CSV for image<->text retrieval R@1/5/10")
     p.add_argument("--teacher", metavar="TEACHER",
                    help="teacher for agreement on the --zeroshot set (folder, hub name, vit-b-32-random, or a .pt)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="evaluate at most N images per task (zero-shot: evenly spaced over the folder; "
                         "retrieval: the first N images with all their captions)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
@@ -407,6 +409,15 @@ def parse_args(argv=None):
                                                 "first template set) to PNG (needs matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
+
+
+def resolve_template_set(name: str) -> list[str]:
+    """A named set (single, ensemble) or a text file with one template per line."""
+    path = Path(name)
+    if name.lower() not in ("single", "ensemble") and path.is_file():
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        return get_templates(lines)
+    return get_templates(name)
 
 
 def _write_json(path, obj):
@@ -479,8 +490,7 @@ def evaluate(args) -> dict:
     sets = [s.strip() for s in args.templates.split(",") if s.strip()]
     if not sets:
         raise MobileClipError("--templates is empty")
-    for s in sets:
-        get_templates(s)  # validate before any heavy work
+    templates = {s: resolve_template_set(s) for s in sets}  # validate before any heavy work
     for flag, path, kind in (("--zeroshot", args.zeroshot, "dir"), ("--retrieval", args.retrieval, "file")):
         if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
             raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")
@@ -503,7 +513,7 @@ def evaluate(args) -> dict:
         res["zeroshot"] = {"dataset": str(args.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
                            "templates": {}}
         for s in sets:
-            r = _zero_shot_scores(zs, s, progress)
+            r = _zero_shot_scores(zs, templates[s], progress)
             res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates",
                                                                  "per_class_top1")}
             if args.plot and s == plot_set:
@@ -517,7 +527,7 @@ def evaluate(args) -> dict:
         heads = kd_heads_from_checkpoint(payload) if payload is not None else None
         tz = zero_shot_images(teacher, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
         agree_set = "ensemble" if "ensemble" in sets else sets[0]
-        ag = _agreement_from(zs, tz, agree_set, heads, progress)
+        ag = _agreement_from(zs, tz, templates[agree_set], heads, progress)
         res["agreement"] = {"teacher": encoder_label(teacher), "templates": agree_set, **ag}
     return res
 

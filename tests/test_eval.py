@@ -208,8 +208,10 @@ def test_cli_student_and_teacher(synth, tiny_ckpt, tiny_teacher_dir, tmp_path, c
     ag = res["agreement"]
     assert 0 <= ag["top1_agreement"] <= 1 and -1 <= ag["mean_cosine"] <= 1 and ag["n"] == 8
     # the teacher goes through the same path (its own 32 px preprocessing)
-    res_t = main([str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"), "--templates", "ensemble",
-                  "--limit", "8", "--no-progress", "--json", str(tmp_path / "t.json")])
+    (tmp_path / "mine.txt").write_text("a drawing of a {}.\n\nan image of a {}.\n")
+    res_t = main([str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"), "--templates",
+                  f"ensemble,{tmp_path / 'mine.txt'}", "--limit", "8", "--no-progress", "--json", str(tmp_path / "t.json")])
+    assert res_t["zeroshot"]["templates"][str(tmp_path / "mine.txt")]["n_templates"] == 2
     assert res_t["kind"] == "teacher" and json.loads((tmp_path / "t.json").read_text())["zeroshot"]["n"] == 8
     assert res_t["zeroshot"]["templates"]["ensemble"]["top1"] == pytest.approx(ag["teacher_top1"])
 
