@@ -448,8 +448,11 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 70, 220), 
            "orange": (245, 140, 20), "purple": (140, 50, 180), "white": (245, 245, 245), "black": (20, 20, 20)}
 BACKGROUNDS = {"grey": (128, 128, 128), "pink": (240, 170, 190), "brown": (120, 80, 40),
                "cyan": (90, 200, 210), "dark blue": (20, 30, 90), "light green": (170, 230, 160)}
-SIZES = {"small": (0.22, 0.32), "medium": (0.34, 0.46), "large": (0.5, 0.64)}
-SYNTH_VERSION = 2
+SIZES = {"small": (0.36, 0.46), "medium": (0.5, 0.62), "large": (0.66, 0.8)}
+SYNTH_VERSION = 3
+# each shape's typical colour: with probability ``colour_bias`` a shape is drawn in it (else any colour), so a
+# model trained for a few CPU minutes gets a quick colour cue before it learns shapes (which takes epochs)
+SHAPE_COLOUR = dict(zip(SHAPES, COLOURS))
 
 
 def _shape_polygon(shape, cx, cy, r, angle):
@@ -535,19 +538,24 @@ def synthetic_captions(shape, colour, background, size_word, where) -> list[str]
 
 
 def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,
-                            overwrite: bool = False) -> dict:
+                            overwrite: bool = False, colour_bias: float = 0.5) -> dict:
     """Coloured shapes on textured backgrounds, two captions per image, 8 shape classes.
 
     Writes (atomically: temp folder + rename) ``out_dir/captions.csv`` (train; ``image,caption``, two rows
     per image), ``captions_test.csv`` (test), ``images/{train,test}/*.jpg``, class folders
     ``classes/{train,test}/<shape>/`` for zero-shot (hard links to the same files) and ``synthetic.json``
     (parameters, classes, counts). The class is the shape (``circle``, ``square``, ...; reads well in
-    "a photo of a {}."); colour, background, size, position and rotation vary. An existing dataset with
+    "a photo of a {}."); colour, background, size, position and rotation vary. With probability
+    ``colour_bias`` a shape gets its typical colour (``SHAPE_COLOUR``: circles red, squares green, ...),
+    otherwise a uniformly random one: colour alone then predicts the class for about
+    ``colour_bias + (1 - colour_bias) / 8`` of the images, shape for all of them. Learning shapes from
+    scratch takes a small CNN ~20 epochs; the colour cue makes minutes of CPU training show a signal. An existing dataset with
     the same parameters is reused; ``overwrite=True`` regenerates it."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    params = {"version": SYNTH_VERSION, "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
+    params = {"version": SYNTH_VERSION, "n_train": n_train, "n_test": n_test, "size": size, "seed": seed,
+              "colour_bias": colour_bias}
     meta_path = out_dir / "synthetic.json"
     if out_dir.exists() and not overwrite:
         try:
@@ -560,6 +568,8 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
                               f"pass overwrite=True (--force) or choose another folder")
     if n_train < 0 or n_test < 0 or n_train + n_test == 0 or size < 8:
         raise MobileClipError(f"bad synthetic dataset size: n_train={n_train} n_test={n_test} size={size}")
+    if not 0.0 <= colour_bias <= 1.0:
+        raise MobileClipError(f"colour_bias must be in [0, 1], got {colour_bias}")
     rng = np.random.default_rng(seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
@@ -572,7 +582,7 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
             rows = []
             for i in tqdm(range(n), desc=f"synthetic {split}", unit="img", mininterval=1.0):
                 shape = SHAPES[i % len(SHAPES)]  # balanced classes
-                colour = str(rng.choice(list(COLOURS)))
+                colour = SHAPE_COLOUR[shape] if rng.random() < colour_bias else str(rng.choice(list(COLOURS)))
                 background = str(rng.choice(list(BACKGROUNDS)))
                 size_word = str(rng.choice(list(SIZES)))
                 img, where = draw_shape_image(rng, size, shape, colour, background, size_word)
@@ -591,6 +601,7 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
                 w.writerows(rows)
             counts[split] = {"images": n, "captions": len(rows)}
         meta = {"params": params, "classes": SHAPES, "colours": list(COLOURS), "backgrounds": list(BACKGROUNDS),
+                "shape_colour": SHAPE_COLOUR,
                 "counts": counts, "files": {"train_captions": "captions.csv", "test_captions": "captions_test.csv",
                                             "train_classes": "classes/train", "test_classes": "classes/test"}}
         (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2))
@@ -615,6 +626,9 @@ def parse_args(argv=None):
     s.add_argument("--n-test", type=int, default=400, help="test images (default 400)")
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--colour-bias", type=float, default=0.5,
+                   help="probability that a shape gets its typical colour (0 = colours independent of the "
+                        "class; default 0.5)")
     s.add_argument("--force", action="store_true", help="regenerate and replace whatever is in --out")
     t = sub.add_parser("shards", help="pack an image,caption CSV into webdataset-style tar shards")
     t.add_argument("csv", help="caption CSV (columns image,caption; paths relative to the CSV)")
@@ -634,7 +648,7 @@ def main(argv=None):
     with cli_errors("mobileclip.data"):
         if args.command == "synth":
             meta = write_synthetic_dataset(args.out, args.n_train, args.n_test, args.size, args.seed,
-                                           overwrite=args.force)
+                                           overwrite=args.force, colour_bias=args.colour_bias)
             print(f"synthetic dataset in {args.out}: {meta['counts']['train']['images']} train / "
                   f"{meta['counts']['test']['images']} test images, classes: {', '.join(meta['classes'])}")
         elif args.command == "shards":

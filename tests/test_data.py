@@ -155,6 +155,12 @@ def test_synthetic_dataset(tmp_path):
     assert len(samples) == 16
     for path, _ in samples:
         assert len(captions[path.name]) == 2 and all(f" {path.parent.name}" in c for c in captions[path.name])
+    # colour_bias=1: every shape in its typical colour (first caption: "a <colour> <shape> on a ...")
+    biased = write_synthetic_dataset(tmp_path / "biased", n_train=16, n_test=0, size=16, colour_bias=1.0)
+    rows = read_caption_csv(tmp_path / "biased" / "captions.csv")[::2]
+    assert all(c.split()[1] == biased["shape_colour"][c.split()[2]] for _, c in rows)
+    with pytest.raises(MobileClipError, match="colour_bias"):
+        write_synthetic_dataset(tmp_path / "bad", n_train=4, n_test=0, colour_bias=1.5)
     # deterministic, reused, and protected
     again = write_synthetic_dataset(out, n_train=16, n_test=8, size=32, seed=1)
     assert again == meta
