@@ -449,7 +449,7 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 70, 220), 
 BACKGROUNDS = {"grey": (128, 128, 128), "pink": (240, 170, 190), "brown": (120, 80, 40),
                "cyan": (90, 200, 210), "dark blue": (20, 30, 90), "light green": (170, 230, 160)}
 SIZES = {"small": (0.36, 0.46), "medium": (0.5, 0.62), "large": (0.66, 0.8)}
-SYNTH_VERSION = 3
+SYNTH_VERSION = 4
 # each shape's typical colour: with probability ``colour_bias`` a shape is drawn in it (else any colour), so a
 # model trained for a few CPU minutes gets a quick colour cue before it learns shapes (which takes epochs)
 SHAPE_COLOUR = dict(zip(SHAPES, COLOURS))
@@ -534,11 +534,11 @@ def synthetic_captions(shape, colour, background, size_word, where) -> list[str]
     """Two captions: colours, and shape/size/position only. Without the colour words the second caption can
     only be matched through the shape, so a contrastive model has to learn shapes, not just colours."""
     return [f"a {colour} {shape} on a {background} background",
-            f"a {size_word} {shape} {_position_words(where)}"]
+            f"a photo of a {size_word} {shape} {_position_words(where)}"]
 
 
 def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,
-                            overwrite: bool = False, colour_bias: float = 0.5) -> dict:
+                            overwrite: bool = False, colour_bias: float = 0.8) -> dict:
     """Coloured shapes on textured backgrounds, two captions per image, 8 shape classes.
 
     Writes (atomically: temp folder + rename) ``out_dir/captions.csv`` (train; ``image,caption``, two rows
@@ -626,9 +626,9 @@ def parse_args(argv=None):
     s.add_argument("--n-test", type=int, default=400, help="test images (default 400)")
     s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--colour-bias", type=float, default=0.5,
+    s.add_argument("--colour-bias", type=float, default=0.8,
                    help="probability that a shape gets its typical colour (0 = colours independent of the "
-                        "class; default 0.5)")
+                        "class; default 0.8)")
     s.add_argument("--force", action="store_true", help="regenerate and replace whatever is in --out")
     t = sub.add_parser("shards", help="pack an image,caption CSV into webdataset-style tar shards")
     t.add_argument("csv", help="caption CSV (columns image,caption; paths relative to the CSV)")
