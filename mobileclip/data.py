@@ -566,6 +566,8 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
             return old
         raise MobileClipError(f"{out_dir} exists and is not this synthetic dataset ({params}); "
                               f"pass overwrite=True (--force) or choose another folder")
+    if overwrite and out_dir.exists() and not meta_path.is_file() and any(out_dir.iterdir()):
+        raise MobileClipError(f"{out_dir} is not empty and holds no synthetic.json: refusing to replace it")
     if n_train < 0 or n_test < 0 or n_train + n_test == 0 or size < 8:
         raise MobileClipError(f"bad synthetic dataset size: n_train={n_train} n_test={n_test} size={size}")
     if not 0.0 <= colour_bias <= 1.0:
@@ -629,7 +631,7 @@ def parse_args(argv=None):
     s.add_argument("--colour-bias", type=float, default=0.8,
                    help="probability that a shape gets its typical colour (0 = colours independent of the "
                         "class; default 0.8)")
-    s.add_argument("--force", action="store_true", help="regenerate and replace whatever is in --out")
+    s.add_argument("--force", action="store_true", help="regenerate and replace an earlier synthetic dataset in --out")
     t = sub.add_parser("shards", help="pack an image,caption CSV into webdataset-style tar shards")
     t.add_argument("csv", help="caption CSV (columns image,caption; paths relative to the CSV)")
     t.add_argument("--out", required=True, help="output folder for <prefix>-NNNNNN.tar")

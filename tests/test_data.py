@@ -166,6 +166,11 @@ def test_synthetic_dataset(tmp_path):
     assert again == meta
     with pytest.raises(MobileClipError, match="exists"):
         write_synthetic_dataset(out, n_train=4, n_test=4, size=32)
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.txt").write_text("keep me")
+    with pytest.raises(MobileClipError, match="refusing"):
+        write_synthetic_dataset(tmp_path / "precious", n_train=4, n_test=4, size=16, overwrite=True)
+    assert (tmp_path / "precious" / "thesis.txt").read_text() == "keep me"
     other = tmp_path / "other"
     main(["synth", "--out", str(other), "--n-train", "16", "--n-test", "8", "--size", "32", "--seed", "1"])
     assert (other / "captions.csv").read_bytes() == (out / "captions.csv").read_bytes()
