@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import mobileclip  # noqa: F401  (before torchvision)
-from mobileclip import MobileClipError, create_model, get_tokenizer, save_checkpoint
+from mobileclip import create_model, get_tokenizer, save_checkpoint
 from mobileclip.data import write_synthetic_dataset
 from mobileclip.errors import CheckpointError
 from mobileclip.eval import (agreement, class_embeddings, confusion_matrix, kd_heads_from_checkpoint, load_encoder,
