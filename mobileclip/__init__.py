@@ -1,6 +1,8 @@
 """mobileclip-kd: small CLIP students (MobileNetV3-Large + Lite Transformer) distilled from ViT-B/32."""
+from ._logging import quiet_known_noise as _quiet_known_noise
 from ._torchvision import import_torchvision as _import_torchvision
 
+_quiet_known_noise()
 _import_torchvision()  # before anything else imports torchvision (see _torchvision.py)
 
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
