@@ -115,7 +115,7 @@ HF_CONFIGS = {
                  projection_dim=32),
     # a small ViT a 2-core CPU trains in minutes on 32-px images (the CIFAR-10 proxy teacher)
     "cpu-vit": dict(vision=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
-                                image_size=32, patch_size=4),
+                                image_size=32, patch_size=8),
                     text=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4),
                     projection_dim=128),
 }
@@ -368,7 +368,7 @@ class TeacherCache:
 
 
 # --------------------------------------------------------------------------------------------------- args
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--train-data", required=True,
@@ -430,7 +430,11 @@ def parse_args(argv=None):
     r.add_argument("--tensorboard", action="store_true", help="also log to OUT/tb (needs the tensorboard package)")
     r.add_argument("--zeroshot", default=None, help="class folder to evaluate zero-shot top-1 on at the end")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -794,6 +798,10 @@ def train(args, dataset=None) -> dict:
                "mean_step_time_s": mean_step, "out": str(out), "balancer_weights": module.balancer.weights(),
                "phases": schedule.phases}
     if is_main:
+        if hasattr(base, "skipped"):
+            from .data import skip_report
+
+            print(f"unreadable images: {skip_report(base)}", flush=True)
         print(f"done: step {step}/{args.steps}, skipped {skipped_images} unreadable image(s), "
               f"{nonfinite} non-finite step(s), mean step {mean_step * 1e3:.1f} ms; checkpoint {out / 'last.pt'}"
               + (f", teacher dir {out / 'hf'}" if final and args.arch == "hf-clip" else ""), flush=True)
@@ -817,7 +825,7 @@ def _zeroshot(args, out: Path) -> dict:
 
     enc = load_encoder(str(out / "hf") if args.arch == "hf-clip" else str(out / "final.pt"))
     res = zero_shot(enc, args.zeroshot, templates=args.templates)
-    print(f"zero-shot top-1 on {args.zeroshot}: {100 * res['top1']:.2f}% (n={res['n']})", flush=True)
+    print(f"zero-shot top-1 on {args.zeroshot}: {res['top1']:.2f}% (n={res['n']})", flush=True)
     return {k: res[k] for k in ("top1", "top5", "n")}
 
 
