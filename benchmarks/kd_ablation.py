@@ -51,7 +51,10 @@ def parse_args(argv=None):
     p.add_argument("--student-lr", type=float, default=1e-3, help="student learning rate (both runs)")
     p.add_argument("--seed", type=int, default=0, help="seed (both student runs)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test images (default all)")
-    p.add_argument("--workers", type=int, default=1, help="DataLoader workers")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads (default 1: on a small shared CPU, 2 threads contending with other "
+                        "processes were measured 5-30x slower per step than 1)")
     p.add_argument("--cache-speed", action="store_true",
                    help="instead: measure a KD training step with the online ViT-B/32-shaped teacher vs the "
                         "precomputed teacher cache (mobileclip.cache_teacher), same run")
@@ -193,6 +196,8 @@ def run_cache_speed(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     with cli_errors("benchmarks.kd_ablation"):
         if args.cache_speed:
             return run_cache_speed(args)

@@ -48,7 +48,7 @@ def toy_csv(tmp_path_factory) -> Path:
 
 def base_args(csv_path, out, teacher=None, *extra):
     argv = ["--train-data", str(csv_path), "--model", "tiny-lsra-light", "--batch-size", "4", "--out", str(out),
-            "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0"]
+            "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0", "--threads", "1"]
     argv += ["--teacher", str(teacher)] if teacher else ["--no-kd"]
     return parse_args(argv + list(extra))
 
