@@ -449,7 +449,7 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 70, 220), 
 BACKGROUNDS = {"grey": (128, 128, 128), "pink": (240, 170, 190), "brown": (120, 80, 40),
                "cyan": (90, 200, 210), "dark blue": (20, 30, 90), "light green": (170, 230, 160)}
 SIZES = {"small": (0.22, 0.32), "medium": (0.34, 0.46), "large": (0.5, 0.64)}
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2
 
 
 def _shape_polygon(shape, cx, cy, r, angle):
@@ -528,8 +528,10 @@ def _position_words(where) -> str:
 
 
 def synthetic_captions(shape, colour, background, size_word, where) -> list[str]:
+    """Two captions: colours, and shape/size/position only. Without the colour words the second caption can
+    only be matched through the shape, so a contrastive model has to learn shapes, not just colours."""
     return [f"a {colour} {shape} on a {background} background",
-            f"a photo of a {size_word} {colour} {shape} {_position_words(where)}"]
+            f"a {size_word} {shape} {_position_words(where)}"]
 
 
 def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,

@@ -2,16 +2,17 @@
 
 * **zero-shot** classification on a class-folder dataset (``root/<class>/<image>``): each class embedding
   is the mean of the normalised embeddings of every prompt template filled with the class name,
-  renormalised (CLIP); an image's prediction is the class with the highest cosine. Top-1/top-5 in %.
+  renormalised (CLIP); an image's prediction is the class with the highest cosine. Top-1/top-5.
 * **retrieval** on an ``image,caption`` CSV (several captions per image allowed): text->image R@k is the
   share of captions whose own image is among the k most similar images; image->text R@k the share of
-  images with at least one of their captions among the k most similar captions. In %.
-* **agreement** of a student with a teacher on the zero-shot set: top-1 agreement (% of images where
+  images with at least one of their captions among the k most similar captions.
+* **agreement** of a student with a teacher on the zero-shot set: top-1 agreement (share of images where
   both predict the same class) and the mean cosine between the student's image embeddings mapped into
   the teacher's space (through the checkpoint's KD heads, or directly when the dimensions match) and
   the teacher's. ``mean_cosine_text`` does the same for the prompt embeddings.
 
-Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
+Scores (top-1, top-5, R@k, agreement) are fractions in [0, 1] in the Python API and the JSON (open_clip's
+convention); the printed table shows them in %. Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
 224 px teacher and a 32 px student see the same files. Unreadable images are skipped and counted.
 
     python -m mobileclip.eval student.pt --zeroshot DIR --retrieval CSV --teacher TEACHER --json out.json
@@ -36,8 +37,8 @@ from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_capti
 from .errors import CheckpointError, MobileClipError, cli_errors
 from .templates import get_templates
 
-__all__ = ["agreement", "encoder_label", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
-           "retrieval", "zero_shot"]
+__all__ = ["agreement", "class_embeddings", "confusion_matrix", "encoder_label", "kd_heads_from_checkpoint",
+           "load_encoder", "main", "parse_args", "plot_zero_shot", "retrieval", "zero_shot"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -226,18 +227,71 @@ def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
     k = min(5, len(zs.classnames))
     topk = logits.topk(k, dim=-1).indices
     preds = topk[:, 0]
-    return {"top1": 100.0 * (preds == zs.labels).float().mean().item(),
-            "top5": 100.0 * (topk == zs.labels[:, None]).any(-1).float().mean().item(),
+    conf = confusion_matrix(preds, zs.labels, len(zs.classnames))
+    per_class = (conf.diag().float() / conf.sum(1).clamp(min=1)).tolist()
+    return {"top1": (preds == zs.labels).float().mean().item(),
+            "top5": (topk == zs.labels[:, None]).any(-1).float().mean().item(), "per_class_top1": per_class,
             "n": int(len(zs.labels)), "n_classes": len(zs.classnames), "n_templates": len(templates),
             "skipped": zs.skipped, "predictions": preds.tolist(), "labels": zs.labels.tolist(),
             "indices": zs.indices.tolist(), "classnames": list(zs.classnames)}
+
+
+def confusion_matrix(predictions, labels, n_classes: int) -> torch.Tensor:
+    """``(C, C)`` counts: row = true class, column = predicted class."""
+    p, y = torch.as_tensor(predictions).long(), torch.as_tensor(labels).long()
+    return torch.bincount(y * n_classes + p, minlength=n_classes * n_classes).view(n_classes, n_classes)
+
+
+def plot_zero_shot(scores: dict, path, title: str = ""):
+    """Row-normalised confusion matrix of a zero-shot result (``zero_shot(...)`` dict), saved to ``path``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from .errors import BackendMissingError
+
+        raise BackendMissingError("--plot needs matplotlib: pip install 'mobileclip-kd[bench]'") from None
+    names = scores["classnames"]
+    conf = confusion_matrix(scores["predictions"], scores["labels"], len(names)).float()
+    conf = conf / conf.sum(1, keepdim=True).clamp(min=1)
+    side = min(12.0, 3 + 0.45 * len(names))
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    im = ax.imshow(conf.numpy(), cmap="Blues", vmin=0, vmax=1)
+    if len(names) <= 40:
+        ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+        ax.set_yticks(range(len(names)), names)
+    if len(names) <= 12:
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if conf[i, j] >= 0.005:
+                    ax.text(j, i, f"{100 * conf[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                            color="white" if conf[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title}\nzero-shot top-1 {100 * scores['top1']:.2f}% (n={scores['n']}, "
+                 f"{scores['n_templates']} prompt{'s' if scores['n_templates'] != 1 else ''})", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
 
 
 # ----------------------------------------------------------------------------------------------------------
 # public evaluations
 # ----------------------------------------------------------------------------------------------------------
 def zero_shot(encoder, root, templates="ensemble", batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
-    """Zero-shot top-1/top-5 (%) on a class folder. ``templates``: "single", "ensemble" or a list.
+    """Zero-shot top-1/top-5 (fractions in [0, 1]) on a class folder. ``templates``: "single", "ensemble" or a list.
     Returns ``top1, top5, n, n_classes, n_templates, skipped, predictions, labels, indices, classnames``."""
     zs = zero_shot_images(encoder, root, batch_size, limit, num_workers, progress)
     return _zero_shot_scores(zs, templates, progress)
@@ -249,12 +303,12 @@ def recall_at_k(sim: torch.Tensor, correct, ks=(1, 5, 10)) -> dict:
     for k in ks:
         kk = min(k, sim.shape[1])
         top = sim.topk(kk, dim=1).indices
-        out[f"R@{k}"] = 100.0 * correct(top).any(1).float().mean().item()
+        out[f"R@{k}"] = correct(top).any(1).float().mean().item()
     return out
 
 
 def retrieval(encoder, csv, batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
-    """Image<->text retrieval R@1/5/10 (%) on an ``image,caption`` CSV. ``limit``: first N distinct images
+    """Image<->text retrieval R@1/5/10 (fractions) on an ``image,caption`` CSV. ``limit``: first N distinct images
     (with all their captions). Captions of unreadable images are dropped (``skipped`` counts images)."""
     rows = read_caption_csv(csv)
     images, where = [], {}
@@ -308,7 +362,7 @@ def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=No
     t_txt = t.prompt_embeddings(templates).flatten(0, 1)
     cos_i = (s_img * t.image[ti]).sum(-1).mean().item() if s_img is not None else None
     cos_t = (s_txt * t_txt).sum(-1).mean().item() if s_txt is not None else None
-    return {"top1_agreement": 100.0 * (s_pred == t_pred).float().mean().item(),
+    return {"top1_agreement": (s_pred == t_pred).float().mean().item(),
             "mean_cosine": cos_i, "mean_cosine_image": cos_i, "mean_cosine_text": cos_t,
             "space": {"image": space_i, "text": space_t}, "n": len(common),
             "student_top1": s_res["top1"], "teacher_top1": t_res["top1"], "n_templates": len(templates)}
@@ -316,7 +370,7 @@ def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=No
 
 def agreement(student, teacher, root, templates="ensemble", kd_heads=None, batch_size=64, limit=None,
               num_workers=0, progress=False) -> dict:
-    """Top-1 agreement (%) of student and teacher zero-shot predictions on ``root`` and the mean cosine of
+    """Top-1 agreement (fraction) of student and teacher zero-shot predictions on ``root`` and the mean cosine of
     the student's embeddings mapped into the teacher's space (``kd_heads`` from
     :func:`kd_heads_from_checkpoint`; with equal dims and no heads, compared directly; else ``None``).
     ``mean_cosine`` is the image-embedding cosine; ``mean_cosine_text`` the prompt-embedding cosine."""
@@ -348,7 +402,9 @@ def parse_args(argv=None):
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout, the table then goes to stderr)")
+    p.add_argument("--plot", metavar="PNG", help="save the zero-shot confusion matrix (ensemble if listed, else the "
+                                                "first template set) to PNG (needs matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p.parse_args(argv)
 
@@ -374,6 +430,10 @@ def _fmt(x, digits=2):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.2f}"
+
+
 def results_table(res: dict) -> str:
     from tabulate import tabulate
 
@@ -382,23 +442,23 @@ def results_table(res: dict) -> str:
     if zs:
         for name, r in zs["templates"].items():
             setting = f"{name} ({r['n_templates']} prompt{'s' if r['n_templates'] != 1 else ''}), n={r['n']}"
-            rows.append(["zero-shot", setting, "top-1 %", _fmt(r["top1"])])
-            rows.append(["zero-shot", setting, "top-5 %", _fmt(r["top5"])])
+            rows.append(["zero-shot", setting, "top-1 %", _pct(r["top1"])])
+            rows.append(["zero-shot", setting, "top-5 %", _pct(r["top5"])])
     rt = res.get("retrieval")
     if rt:
         setting = f"{rt['n_images']} images, {rt['n_captions']} captions"
         for d, name in (("image_to_text", "image->text"), ("text_to_image", "text->image")):
             for k, v in rt[d].items():
-                rows.append(["retrieval", setting, f"{name} {k} %", _fmt(v)])
+                rows.append(["retrieval", setting, f"{name} {k} %", _pct(v)])
     ag = res.get("agreement")
     if ag:
         setting = f"vs {ag['teacher']}, n={ag['n']}"
-        rows.append(["agreement", setting, "top-1 agreement %", _fmt(ag["top1_agreement"])])
+        rows.append(["agreement", setting, "top-1 agreement %", _pct(ag["top1_agreement"])])
         rows.append(["agreement", setting, f"image cosine ({ag['space']['image'] or 'dims differ'})",
                      _fmt(ag["mean_cosine_image"], 4)])
         rows.append(["agreement", setting, f"text cosine ({ag['space']['text'] or 'dims differ'})",
                      _fmt(ag["mean_cosine_text"], 4)])
-        rows.append(["agreement", setting, "teacher zero-shot top-1 %", _fmt(ag["teacher_top1"])])
+        rows.append(["agreement", setting, "teacher zero-shot top-1 %", _pct(ag["teacher_top1"])])
     skipped = res.get("skipped", {})
     title = f"model: {res['model']}" + (f"  (skipped images: {skipped})" if any(skipped.values()) else "")
     return title + "\n" + tabulate(rows, headers=["task", "setting", "metric", "value"], tablefmt="github")
@@ -408,10 +468,14 @@ def evaluate(args) -> dict:
     """The CLI's work, callable from Python with a parsed namespace; returns the JSON-ready dict."""
     if not args.zeroshot and not args.retrieval:
         raise MobileClipError("nothing to evaluate: give --zeroshot DIR and/or --retrieval CSV")
+    if args.plot and not args.zeroshot:
+        raise MobileClipError("--plot (confusion matrix) needs --zeroshot DIR")
     if args.teacher and not args.zeroshot:
         raise MobileClipError("--teacher (agreement) needs --zeroshot DIR")
     if args.batch_size < 1 or args.workers < 0:
         raise MobileClipError("--batch-size must be >= 1 and --workers >= 0")
+    if args.limit is not None and args.limit < 1:
+        raise MobileClipError(f"--limit must be >= 1, got {args.limit}")
     sets = [s.strip() for s in args.templates.split(",") if s.strip()]
     if not sets:
         raise MobileClipError("--templates is empty")
@@ -424,27 +488,32 @@ def evaluate(args) -> dict:
         torch.set_num_threads(args.threads)
     progress = not args.no_progress
     encoder, payload = load_encoder(args.model, args.device, return_payload=True)
+    teacher = load_encoder(args.teacher, args.device) if args.teacher else None  # fail early on a bad --teacher
     res = {"format": "mobileclip-kd-eval", "format_version": 1, "model": encoder_label(encoder),
            "source": str(args.model), "kind": "student" if payload is not None else "teacher",
            "settings": {"templates": sets, "limit": args.limit, "batch_size": args.batch_size,
                         "device": str(args.device), "threads": torch.get_num_threads()},
            "skipped": {}}
-    if getattr(encoder, "random_weights", False):
-        res["warning"] = "teacher has RANDOM weights: accuracy figures are meaningless"
+    random = [encoder_label(m) for m in (encoder, teacher) if getattr(m, "random_weights", False)]
+    if random:
+        res["warning"] = f"{random[0]} has RANDOM weights: its accuracy and agreement figures are meaningless"
+    plot_set = "ensemble" if "ensemble" in sets else sets[0]
     if args.zeroshot:
         zs = zero_shot_images(encoder, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
         res["zeroshot"] = {"dataset": str(args.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
                            "templates": {}}
         for s in sets:
             r = _zero_shot_scores(zs, s, progress)
-            res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates")}
+            res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates",
+                                                                 "per_class_top1")}
+            if args.plot and s == plot_set:
+                res["zeroshot"]["plot"] = str(plot_zero_shot(r, args.plot, f"{res['model']} on {args.zeroshot}"))
         res["skipped"]["zeroshot"] = zs.skipped
     if args.retrieval:
         r = retrieval(encoder, args.retrieval, args.batch_size, args.limit, args.workers, progress)
         res["retrieval"] = {"dataset": str(args.retrieval), **r}
         res["skipped"]["retrieval"] = r["skipped"]
-    if args.teacher:
-        teacher = load_encoder(args.teacher, args.device)
+    if teacher is not None:
         heads = kd_heads_from_checkpoint(payload) if payload is not None else None
         tz = zero_shot_images(teacher, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
         agree_set = "ensemble" if "ensemble" in sets else sets[0]
@@ -457,9 +526,10 @@ def main(argv=None):
     args = parse_args(argv)
     with cli_errors("mobileclip.eval"):
         res = evaluate(args)
-        print(results_table(res))
+        stream = sys.stderr if args.json == "-" else sys.stdout  # keep stdout pure JSON with --json -
+        print(results_table(res), file=stream)
         if "warning" in res:
-            print(f"WARNING: {res['warning']}")
+            print(f"WARNING: {res['warning']}", file=stream)
         if args.json:
             _write_json(args.json, res)
             if args.json != "-":
