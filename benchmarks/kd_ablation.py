@@ -120,7 +120,7 @@ def run_ablation(args) -> dict:
         t0 = time.time()
         r = zero_shot(enc, str(test_dir), templates="ensemble", limit=args.eval_limit)
         timings[f"{name}_eval_s"] = time.time() - t0
-        results[name] = {"top1": r["top1"], "top5": r["top5"], "n": r["n"]}
+        results[name] = {"top1": 100 * r["top1"], "top5": 100 * r["top5"], "n": r["n"]}  # eval gives fractions
     rows = [["proxy teacher (HF CLIPModel ViT, " + args.teacher_config + f", {args.teacher_steps} steps, full train)",
              results["teacher"]["top1"], results["teacher"]["top5"]],
             [f"student {args.student} KD ({args.subset:.0%} subset, {args.student_steps} steps)",

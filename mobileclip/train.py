@@ -829,7 +829,7 @@ def _zeroshot(args, out: Path) -> dict:
 
     enc = load_encoder(str(out / "hf") if args.arch == "hf-clip" else str(out / "final.pt"))
     res = zero_shot(enc, args.zeroshot, templates=args.templates)
-    print(f"zero-shot top-1 on {args.zeroshot}: {res['top1']:.2f}% (n={res['n']})", flush=True)
+    print(f"zero-shot top-1 on {args.zeroshot}: {100 * res['top1']:.2f}% (n={res['n']})", flush=True)
     return {k: res[k] for k in ("top1", "top5", "n")}
 
 
