@@ -39,6 +39,8 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
 
     if variants < 1:
         raise MobileClipError("--variants must be >= 1")
+    if not Path(train_data).exists():
+        raise MobileClipError(f"--train-data {train_data}: no such captions CSV or class folder")
     t = load_teacher(teacher, device=device)
     transform = PairTransform(t.preprocess_cfg, None, train=True, scale=crop_scale)
     base = build_dataset(train_data, transform, get_tokenizer(), templates)

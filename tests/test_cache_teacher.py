@@ -57,3 +57,22 @@ def test_training_with_cache_equals_online(toy, tiny_teacher_dir, tmp_path):
         train(parse_args(["--train-data", str(toy), "--model", "tiny-lsra-light", "--batch-size", "4", "--quiet",
                           "--out", str(tmp_path / "bad"), "--teacher-cache", str(path), "--seed", "2",
                           "--steps", "1"]))
+
+
+@pytest.mark.parametrize("module", ["mobileclip.cache_teacher", "benchmarks.kd_ablation", "mobileclip.demo_train"])
+def test_cli_help_documents_options(module, capsys):
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.raises(SystemExit) as e:
+        mod.parse_args(["--help"])
+    assert e.value.code == 0
+    assert "--" in capsys.readouterr().out
+
+
+def test_cache_bad_input_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--teacher", "vit-b-32-random", "--train-data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "c.pt")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mobileclip.cache_teacher: error:")
