@@ -300,13 +300,15 @@ def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: 
     return [mine[i:i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
 
 
-def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble"):
+def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
+                  seed: int = 0):
     """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar)."""
     from . import data
 
     p = Path(path)
-    if ".tar" in p.name:
-        return data.TarShards(str(path), transform, tokenizer)
+    if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
+        return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
+                              seed=seed)
     if p.suffix.lower() == ".csv":
         if not p.is_file():
             raise TrainError(f"caption CSV not found: {path}")
@@ -560,20 +562,22 @@ def train(args, dataset=None) -> dict:
         teacher_cfg.get(k) == student.preprocess_cfg.get(k) for k in ("image_size", "mean", "std", "interpolation"))
     transform = PairTransform(student.preprocess_cfg, None if (teacher_cfg is None or same_view) else teacher_cfg,
                               train=True, scale=scale)
-    base = dataset if dataset is not None else build_dataset(args.train_data, transform, tok, args.templates)
+    base = dataset if dataset is not None else build_dataset(args.train_data, transform, tok, args.templates,
+                                                             rank, world, args.seed)
     if dataset is not None and hasattr(base, "transform"):
         base.transform = transform
-    if not hasattr(base, "__getitem__") or not hasattr(base, "__len__"):
-        raise TrainError("tar shards are streamed; convert to a CSV or class folder for exact resume/caching "
-                         "(this trainer needs random access)")
-    n_total = len(base)
+    streaming = isinstance(base, torch.utils.data.IterableDataset)
+    if streaming and (cache is not None or args.train_subset < 1.0):
+        raise TrainError("tar shards are streamed: --teacher-cache and --train-subset need a captions CSV or a "
+                         "class folder (random access)")
+    n_total = 0 if streaming else len(base)
     indices = torch.arange(n_total)
     if args.train_subset < 1.0:
         g = torch.Generator().manual_seed(args.subset_seed)
         indices = torch.randperm(n_total, generator=g)[:max(1, round(args.train_subset * n_total))].sort().values
     if cache is not None:
         cache.check(str(args.train_data), n_total, args.seed, scale, student.preprocess_cfg.get("image_size"))
-    view = SeededView(base, args.seed)
+    view = None if streaming else SeededView(base, args.seed)
 
     # ---- optimisation
     optimizer = torch.optim.AdamW(_param_groups(module, args.lr, args.balancer_lr, args.weight_decay),
@@ -674,7 +678,7 @@ def train(args, dataset=None) -> dict:
         if args.tensorboard:
             tb = SummaryWriter(str(out / "tb"))
         print(f"training {getattr(student, 'config', {}).get('name', args.arch)} on {device} "
-              f"({world} process{'es' if world > 1 else ''}), {len(indices)} samples, {args.steps} steps, "
+              f"({world} process{'es' if world > 1 else ''}), {'streamed tar shards' if streaming else f'{len(indices)} samples'}, {args.steps} steps, "
               f"phases {schedule.phases}, {'teacher cache ' + str(args.teacher_cache) if cache else 'teacher ' + (teacher.label if teacher else '-')}",
               flush=True)
 
@@ -691,13 +695,36 @@ def train(args, dataset=None) -> dict:
     if teacher is not None:
         teacher.eval()
 
+    def synced(iterator):
+        """Stop every rank together when any rank's stream runs out (shards split unevenly)."""
+        for item in iterator:
+            if distributed:
+                more = torch.tensor([1.0])
+                torch.distributed.all_reduce(more, op=torch.distributed.ReduceOp.MIN)
+                if more.item() == 0:
+                    return
+            yield item
+        if distributed:
+            torch.distributed.all_reduce(torch.tensor([0.0]), op=torch.distributed.ReduceOp.MIN)
+
     while step < stop_at:
-        view.variant = epoch % args.aug_variants if args.aug_variants else epoch
-        batches = epoch_batches(len(indices), args.batch_size, args.seed, epoch, rank, world)
-        batches = [[int(indices[j]) for j in b] for b in batches]
-        loader = torch.utils.data.DataLoader(view, batch_sampler=batches[batch_in_epoch:], num_workers=args.workers,
-                                             collate_fn=collate_count)
+        variant = epoch % args.aug_variants if args.aug_variants else epoch
+        if streaming:  # shard order and augmentation seeded per epoch; resume replays the stream to its position
+            base.set_epoch(epoch)
+            torch.manual_seed(item_seed(args.seed, variant, rank))
+            loader = synced(iter(torch.utils.data.DataLoader(base, batch_size=args.batch_size, drop_last=True,
+                                                             num_workers=args.workers, collate_fn=collate_count)))
+            for _ in range(batch_in_epoch):
+                next(loader, None)
+        else:
+            view.variant = variant
+            batches = epoch_batches(len(indices), args.batch_size, args.seed, epoch, rank, world)
+            batches = [[int(indices[j]) for j in b] for b in batches]
+            loader = torch.utils.data.DataLoader(view, batch_sampler=batches[batch_in_epoch:],
+                                                 num_workers=args.workers, collate_fn=collate_count)
+        epoch_batches_seen = 0
         for batch, dropped in loader:
+            epoch_batches_seen += 1
             t0 = time.perf_counter()
             skipped_images += dropped
             has_data = torch.tensor([0.0 if batch is None else 1.0])
@@ -717,7 +744,7 @@ def train(args, dataset=None) -> dict:
             t_out = None
             if kd and active != ["contrastive"]:
                 if cache is not None:
-                    t_out = cache.lookup(view.variant, idx, device)
+                    t_out = cache.lookup(variant, idx, device)
                 else:
                     with torch.no_grad(), torch.autocast(device.type, enabled=use_amp):
                         t_out = teacher(t_images, ids)
@@ -782,6 +809,8 @@ def train(args, dataset=None) -> dict:
             if step >= stop_at:
                 break
         else:
+            if streaming and epoch_batches_seen == 0 and batch_in_epoch == 0:
+                raise TrainError(f"{args.train_data}: the shards hold fewer than one batch of readable samples")
             epoch += 1
             batch_in_epoch = 0
     if tqdm_bar is not None:

@@ -206,3 +206,23 @@ def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path):
     rows = read_log(out)
     assert [r["phase"] for r in rows] == ["align", "distil", "joint"]
     assert load_checkpoint(out / "final.pt") is not None
+
+
+def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
+    from mobileclip.data import write_tar_shards
+
+    csv_path = make_csv(tmp_path / "data", 12)
+    write_tar_shards(csv_path, tmp_path / "shards", samples_per_shard=4)
+    pattern = str(tmp_path / "shards" / "shard-{000000..000002}.tar")
+    common = ("--steps", "5", "--align-steps", "1", "--distil-steps", "1")
+    a, b = tmp_path / "a", tmp_path / "b"
+    res = train(base_args(pattern, a, tiny_teacher_dir, *common))
+    assert res["finished"] and [r["epoch"] for r in read_log(a)] == ["0", "0", "0", "1", "1"]
+    train(base_args(pattern, b, tiny_teacher_dir, *common, "--stop-after", "2"))
+    train(base_args(pattern, b, tiny_teacher_dir, *common))
+    sa, _ = _state(a)
+    sb, _ = _state(b)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    with pytest.raises(mobileclip.MobileClipError, match="streamed"):
+        train(base_args(pattern, tmp_path / "c", None, "--steps", "1", "--train-subset", "0.5"))
