@@ -326,6 +326,38 @@ def trim_padding(ids: torch.Tensor, eot: int = 49407) -> torch.Tensor:
     return ids[:, :last]
 
 
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches, max_batches: int, device, distributed: bool = False) -> int:
+    """Precise BatchNorm: re-estimate every BN layer's running statistics as the plain average over
+    ``max_batches`` training batches with the *final* weights (eval-mode BN otherwise uses running stats
+    that lag behind fast-moving weights -- torchvision's MobileNetV3 uses momentum 0.01 -- and a short run
+    can collapse to one output for every image). Only the image tower has BN. Returns batches used."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns or max_batches <= 0:
+        return 0
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    model.eval()
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+        m.train()
+    used = 0
+    for images in batches:
+        model.encode_image(images.to(device))
+        used += 1
+        if used >= max_batches:
+            break
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+        if distributed:
+            for buf in (m.running_mean, m.running_var):
+                torch.distributed.all_reduce(buf)
+                buf /= torch.distributed.get_world_size()
+    model.train(was_training)
+    return used
+
+
 # ------------------------------------------------------------------------------------------------- cache
 class TeacherCache:
     """Precomputed teacher embeddings (``python -m mobileclip.cache_teacher``) looked up by (variant, index)."""
@@ -426,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads per process (0 = torch's default; 1 is much faster on a busy shared CPU)")
     r = p.add_argument_group("output")
     r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
+    o.add_argument("--bn-recalibrate", type=int, default=20,
+                   help="at the end, re-estimate BatchNorm statistics over N training batches with the final "
+                        "weights (precise BN); 0 = off")
     r.add_argument("--save-every", type=int, default=500, help="checkpoint OUT/last.pt every N steps (and at the end)")
     r.add_argument("--log-every", type=int, default=10, help="CSV/tqdm logging interval")
     r.add_argument("--resume", default="auto", help="auto = continue from OUT/last.pt if present; a path; or 'none'")
@@ -816,6 +851,23 @@ def train(args, dataset=None) -> dict:
     if tqdm_bar is not None:
         tqdm_bar.close()
     final = step >= args.steps
+    if final and args.bn_recalibrate > 0:
+        def student_images():
+            if streaming:
+                torch.manual_seed(item_seed(args.seed, 0, rank))
+                it = torch.utils.data.DataLoader(base, batch_size=args.batch_size, collate_fn=collate_count)
+            else:
+                view.variant = 0
+                b = epoch_batches(len(indices), args.batch_size, args.seed, 0, rank, world)
+                it = torch.utils.data.DataLoader(view, batch_sampler=[[int(indices[j]) for j in x] for x in b],
+                                                 collate_fn=collate_count, num_workers=args.workers)
+            for batch, _ in it:
+                if batch is not None:
+                    yield batch[0][0] if isinstance(batch[0], (list, tuple)) else batch[0]
+
+        n_bn = recalibrate_bn(student, student_images(), args.bn_recalibrate, device, distributed)
+        if is_main and n_bn:
+            print(f"BatchNorm statistics re-estimated over {n_bn} training batches (precise BN)", flush=True)
     if final and is_main and phase_stats:
         last_phase = schedule.phase_at(step - 1)
         _print_phase(last_phase, schedule, phase_stats.get(last_phase, {}), module.balancer.weights())

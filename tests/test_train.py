@@ -226,3 +226,29 @@ def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
         assert torch.equal(sa[k], sb[k]), k
     with pytest.raises(mobileclip.MobileClipError, match="streamed"):
         train(base_args(pattern, tmp_path / "c", None, "--steps", "1", "--train-subset", "0.5"))
+
+
+def test_precise_bn_recalibration():
+    from torch import nn
+
+    from mobileclip.train import recalibrate_bn
+
+    class Img(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(3, momentum=0.01)
+
+        def encode_image(self, x):
+            return self.bn(x)
+
+    m = Img()
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(8, 3, 4, 4, generator=g) * 5 + 2 for _ in range(4)]
+    m.eval()
+    assert torch.allclose(m.bn.running_var, torch.ones(3))  # stale: never saw data
+    assert recalibrate_bn(m, iter(batches), 3, "cpu") == 3
+    seen = torch.cat(batches[:3])
+    means = torch.stack([b.mean((0, 2, 3)) for b in batches[:3]]).mean(0)
+    assert torch.allclose(m.bn.running_mean, means, atol=1e-5)
+    assert torch.allclose(m.bn.running_var, seen.var((0, 2, 3)), rtol=0.1)
+    assert m.bn.momentum == 0.01 and not m.training
