@@ -39,8 +39,8 @@ def parse_args(argv=None):
     p.add_argument("--image-size", type=int, default=32, help="student (and proxy teacher) input size")
     p.add_argument("--n-train", type=int, default=1200, help="synthetic training images (2 captions each)")
     p.add_argument("--n-test", type=int, default=240, help="synthetic test images")
-    p.add_argument("--teacher-steps", type=int, default=200, help="proxy teacher training steps")
-    p.add_argument("--student-steps", type=int, default=80, help="student distillation steps")
+    p.add_argument("--teacher-steps", type=int, default=600, help="proxy teacher training steps")
+    p.add_argument("--student-steps", type=int, default=160, help="student distillation steps")
     p.add_argument("--batch-size", type=int, default=48, help="batch size (teacher and student)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: much faster than 2 on a busy 2-core machine; 0 = torch default)")
