@@ -1,0 +1,121 @@
+"""Precompute the teacher's embeddings once, so KD training runs without the teacher in memory.
+
+MobileCLIP's *dataset reinforcement* idea: the frozen teacher's outputs depend only on the (augmented)
+image and the caption, so they can be computed once and reused by every training run. Augmentation in
+``mobileclip.train`` is a deterministic function of (seed, variant, sample index), so this command
+reproduces exactly the crops (and, for class folders, the prompt templates) training will draw, for
+``--variants K`` augmentation variants; training cycles through them (epoch % K).
+
+    python -m mobileclip.cache_teacher --teacher openai/clip-vit-base-patch32 --train-data data/captions.csv \\
+        --variants 4 --out data/teacher_cache.pt
+    python -m mobileclip.train --train-data data/captions.csv --teacher-cache data/teacher_cache.pt ...
+
+The file holds float16 image and text embeddings ``(variants, samples, dim)``, the teacher's logit
+scale and what it was built from (data path, sample count, seed, crop scale, teacher); training refuses a
+cache that does not match its own data and augmentation settings.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from . import get_tokenizer, load_teacher
+from .errors import MobileClipError, cli_errors
+from .train import PairTransform, SeededView, TeacherCache, build_dataset, collate_count, trim_padding
+
+PROG = "python -m mobileclip.cache_teacher"
+
+
+def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed: int = 0, batch_size: int = 64,
+                crop_scale=(0.9, 1.0), templates: str = "ensemble", workers: int = 0, device: str = "cpu",
+                progress: bool = True) -> dict:
+    """Encode every sample of ``train_data`` under ``variants`` augmentation variants; write ``out`` atomically."""
+    from tqdm import tqdm
+
+    if variants < 1:
+        raise MobileClipError("--variants must be >= 1")
+    if not Path(train_data).exists():
+        raise MobileClipError(f"--train-data {train_data}: no such captions CSV or class folder")
+    t = load_teacher(teacher, device=device)
+    transform = PairTransform(t.preprocess_cfg, None, train=True, scale=crop_scale)
+    base = build_dataset(train_data, transform, get_tokenizer(), templates)
+    if not hasattr(base, "__len__"):
+        raise MobileClipError("the teacher cache needs a map-style dataset (captions CSV or class folder)")
+    n = len(base)
+    view = SeededView(base, seed)
+    image = torch.zeros(variants, n, t.embed_dim, dtype=torch.float16)
+    text = torch.zeros(variants, n, t.embed_dim, dtype=torch.float16)
+    covered = torch.zeros(n, dtype=torch.bool)
+    t0 = time.time()
+    bar = tqdm(total=variants * n, desc=f"teacher cache [{t.label}]", unit="img", disable=not progress)
+    for v in range(variants):
+        view.variant = v
+        batches = [list(range(i, min(n, i + batch_size))) for i in range(0, n, batch_size)]
+        loader = torch.utils.data.DataLoader(view, batch_sampler=batches, num_workers=workers,
+                                             collate_fn=collate_count)
+        for batch, dropped in loader:
+            bar.update(len(batch[2]) + dropped if batch is not None else dropped)
+            if batch is None:
+                continue
+            images, ids, idx = batch
+            with torch.no_grad():
+                out_t = t(images.to(device), trim_padding(ids).to(device))
+            image[v, idx] = out_t["image_embeds"].cpu().half()
+            text[v, idx] = out_t["text_embeds"].cpu().half()
+            if v == 0:
+                covered[idx] = True
+    bar.close()
+    payload = {"format": TeacherCache.FORMAT, "format_version": 1, "teacher": t.label,
+               "teacher_preprocess": dict(t.preprocess_cfg), "data": os.path.abspath(str(train_data)), "n": n,
+               "seed": seed, "variants": variants, "crop_scale": list(crop_scale), "templates": templates,
+               "logit_scale": float(t.clip.logit_scale.exp()), "image_embeds": image, "text_embeds": text,
+               "covered": covered}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    info = {"path": str(out), "samples": n, "covered": int(covered.sum()), "variants": variants,
+            "dim": t.embed_dim, "seconds": time.time() - t0, "bytes": out.stat().st_size}
+    if progress:
+        print(f"wrote {out}: {info['covered']}/{n} samples x {variants} variant(s), dim {t.embed_dim}, "
+              f"{info['bytes'] / 2**20:.1f} MiB, {info['seconds']:.1f} s (teacher {t.label})")
+    return info
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--teacher", default="openai/clip-vit-base-patch32",
+                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random")
+    p.add_argument("--train-data", required=True, help="captions CSV or class folder (the same as training's)")
+    p.add_argument("--out", required=True, help="cache file to write (.pt)")
+    p.add_argument("--variants", type=int, default=1, help="augmentation variants K (training uses epoch %% K)")
+    p.add_argument("--seed", type=int, default=0, help="augmentation seed: must equal training's --seed")
+    p.add_argument("--crop-scale", type=float, nargs=2, default=(0.9, 1.0), metavar=("MIN", "MAX"),
+                   help="RandomResizedCrop area range: must equal training's --crop-scale")
+    p.add_argument("--templates", default="ensemble", help="prompt templates for class folders (as in training)")
+    p.add_argument("--batch-size", type=int, default=64, help="teacher batch size")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with cli_errors("mobileclip.cache_teacher"):
+        build_cache(args.teacher, args.train_data, args.out, args.variants, args.seed, args.batch_size,
+                    tuple(args.crop_scale), args.templates, args.workers, args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,254 @@
+"""Trainer: phases, balancer, resume, corrupt images, NaN guard, hf-clip proxy teacher, DDP, --help."""
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import mobileclip  # noqa: F401
+from mobileclip import load_checkpoint, load_teacher, read_checkpoint
+from mobileclip.train import ALL_TERMS, Schedule, build_parser, lr_lambda, parse_args, train
+
+REPO = Path(__file__).resolve().parents[1]
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20)}
+
+
+def make_csv(folder: Path, n: int, corrupt: int = 0, missing: int = 0) -> Path:
+    """n good coloured-square images (+ corrupt files + missing paths) with captions, as image,caption CSV."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, names = [], list(COLOURS)
+    for i in range(n):
+        c = names[i % len(names)]
+        img = Image.new("RGB", (40, 40), COLOURS[c])
+        img.paste(Image.new("RGB", (10 + i % 7, 12), (255 - COLOURS[c][0], 128, 255 - COLOURS[c][2])), (i % 20, 5))
+        img.save(folder / f"{i}.png")
+        rows.append((f"{i}.png", f"a photo of a {c} square"))
+    for j in range(corrupt):
+        (folder / f"bad{j}.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 3)
+        rows.append((f"bad{j}.jpg", "a broken image"))
+    for j in range(missing):
+        rows.append((f"missing{j}.jpg", "a missing image"))
+    path = folder / "captions.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "caption"])
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def toy_csv(tmp_path_factory) -> Path:
+    return make_csv(tmp_path_factory.mktemp("toy"), 12)
+
+
+def base_args(csv_path, out, teacher=None, *extra):
+    argv = ["--train-data", str(csv_path), "--model", "tiny-lsra-light", "--batch-size", "4", "--out", str(out),
+            "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0", "--threads", "1"]
+    argv += ["--teacher", str(teacher)] if teacher else ["--no-kd"]
+    return parse_args(argv + list(extra))
+
+
+def read_log(out: Path) -> list[dict]:
+    with open(out / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_help_documents_every_option(capsys):
+    parser = build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help and action.help.strip(), f"{action.option_strings} has no help"
+    with pytest.raises(SystemExit) as e:
+        parse_args(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for opt in ("--teacher-cache", "--no-kd", "--align-steps", "--resume", "--arch", "--hf-config", "--balancer"):
+        assert opt in out
+
+
+def test_schedule_boundaries_and_lr():
+    s = Schedule(100, kd=True, align_steps=10, distil_steps=30)
+    assert [s.phase_at(i) for i in (0, 9, 10, 39, 40, 99)] == ["align", "align", "distil", "distil", "joint", "joint"]
+    assert s.terms("align") == ["fd_image", "fd_text"] and "contrastive" not in s.terms("distil")
+    assert "contrastive" in s.terms("joint") and "rd_i2t" in s.terms("joint")
+    assert Schedule(10, kd=False).phases == [("contrastive", 10)]
+    assert Schedule(100, kd=True).phases == [("align", 10), ("distil", 30), ("joint", 60)]
+    f = lr_lambda(10, 100, 0.0)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(100) == pytest.approx(0.0)
+    assert f(55) == pytest.approx(0.5)
+
+
+def test_kd_phases_switch_and_balancer_acts(toy_csv, tiny_teacher_dir, tmp_path):
+    out = tmp_path / "kd"
+    res = train(base_args(toy_csv, out, tiny_teacher_dir, "--steps", "6", "--align-steps", "2", "--distil-steps", "2"))
+    rows = read_log(out)
+    assert [r["phase"] for r in rows] == ["align"] * 2 + ["distil"] * 2 + ["joint"] * 2
+    for r in rows:  # terms logged exactly where their phase makes them active
+        active = set(Schedule(6, True, 2, 2).terms(r["phase"]))
+        assert {t for t in ALL_TERMS if r[t] != ""} == active
+    assert float(rows[0]["fd_image"]) > 0 and float(rows[-1]["contrastive"]) > 0
+    w0, w1 = float(rows[0]["w_fd_image"]), float(rows[-1]["w_fd_image"])
+    assert abs(w1 - w0) > 1e-3, "uncertainty weights must move during training"
+    assert res["balancer_weights"]["contrastive"] != res["balancer_weights"]["fd_image"]
+    # checkpoint: student + KD heads (tiny teacher and student are both 32-D -> no heads) + train state
+    payload = read_checkpoint(out / "final.pt")
+    assert payload["extra"]["kd"] is True and payload["extra"]["kd_heads"] is None
+    model = load_checkpoint(out / "final.pt")
+    assert model.config["name"] == "tiny-lsra-light"
+
+
+def test_kd_heads_saved_when_dims_differ(toy_csv, tiny_teacher_dir, tmp_path):
+    out = tmp_path / "heads"
+    train(base_args(toy_csv, out, tiny_teacher_dir, "--steps", "2", "--model-overrides", '{"embed_dim": 16}'))
+    heads = read_checkpoint(out / "final.pt")["extra"]["kd_heads"]
+    assert heads["image"]["weight"].shape == (32, 16) and heads["text"]["weight"].shape == (32, 16)
+    from mobileclip.eval import kd_heads_from_checkpoint
+
+    rebuilt = kd_heads_from_checkpoint(read_checkpoint(out / "final.pt"))
+    assert torch.equal(rebuilt["image"].weight, heads["image"]["weight"])
+
+
+def _state(out: Path):
+    p = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+    return p["state_dict"], p["extra"]["train_state"]
+
+
+def test_resume_is_exact(toy_csv, tiny_teacher_dir, tmp_path):
+    common = ("--steps", "7", "--align-steps", "2", "--distil-steps", "2", "--crop-scale", "0.5", "1.0")
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(base_args(toy_csv, a, tiny_teacher_dir, *common))
+    res = train(base_args(toy_csv, b, tiny_teacher_dir, *common, "--stop-after", "4"))  # "killed" mid-epoch 2
+    assert res["step"] == 4 and not res["finished"]
+    train(base_args(toy_csv, b, tiny_teacher_dir, *common))  # --resume auto
+    sa, ta = _state(a)
+    sb, tb = _state(b)
+    assert ta["step"] == tb["step"] == 7 and ta["epoch"] == tb["epoch"]
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert torch.equal(ta["balancer"]["log_vars"], tb["balancer"]["log_vars"])
+    for ka, kb in zip(ta["optimizer"]["state"].values(), tb["optimizer"]["state"].values()):
+        assert torch.equal(ka["exp_avg"], kb["exp_avg"])
+    assert ta["scheduler"]["last_epoch"] == tb["scheduler"]["last_epoch"]
+    la, lb = read_log(a), read_log(b)
+    assert [r["total"] for r in la] == [r["total"] for r in lb]
+
+
+def test_corrupt_and_missing_images_are_skipped(tmp_path, capsys):
+    csv_path = make_csv(tmp_path / "data", 9, corrupt=2, missing=1)  # 12 rows, batch 4: one epoch = 3 steps
+    out = tmp_path / "run"
+    res = train(base_args(csv_path, out, None, "--steps", "3"))
+    assert res["finished"] and res["skipped_images"] == 3
+    text = capsys.readouterr().out
+    assert "CaptionCsv: 3 skipped" in text and "skipped 3 unreadable" in text
+
+
+def test_nonfinite_steps_are_skipped_then_abort(toy_csv, tmp_path, monkeypatch):
+    from mobileclip import losses
+    from mobileclip.errors import MobileClipError
+
+    real = losses.ClipLoss.forward
+    calls = {"n": 0}
+
+    def flaky(self, *a):
+        calls["n"] += 1
+        out = real(self, *a)
+        return {"contrastive": out["contrastive"] * float("nan")} if calls["n"] in (2, 3) else out
+
+    monkeypatch.setattr(losses.ClipLoss, "forward", flaky)
+    res = train(base_args(toy_csv, tmp_path / "nan", None, "--steps", "3"))
+    assert res["nonfinite_steps"] == 2 and res["step"] == 3
+    for p in res["module"].parameters():
+        assert torch.isfinite(p).all()
+    calls["n"] = 0
+    with pytest.raises(MobileClipError, match="non-finite"):
+        train(base_args(toy_csv, tmp_path / "nan2", None, "--steps", "3", "--max-nonfinite", "2"))
+
+
+def test_hf_clip_proxy_teacher_roundtrip(toy_csv, tmp_path):
+    out = tmp_path / "teacher"
+    res = train(parse_args(["--arch", "hf-clip", "--hf-config", "tiny", "--no-kd", "--train-data", str(toy_csv),
+                            "--steps", "2", "--batch-size", "4", "--out", str(out), "--quiet", "--workers", "0"]))
+    assert res["finished"]
+    teacher = load_teacher(str(out / "hf"))
+    trained = res["module"].student.clip.state_dict()
+    for k, v in teacher.clip.state_dict().items():
+        assert torch.equal(v, trained[k]), k
+    x = torch.randn(2, 3, 32, 32)
+    assert teacher.encode_image(x).shape == (2, 32)
+
+
+def test_bad_input_is_one_line_error(tmp_path, capsys):
+    from mobileclip.train import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--train-data", str(tmp_path / "nope.csv"), "--no-kd", "--model", "tiny-lsra-light",
+              "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("mobileclip.train: error:")
+
+
+def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+           "-m", "mobileclip.train", "--train-data", str(toy_csv), "--model", "tiny-lsra-light", "--teacher",
+           str(tiny_teacher_dir), "--steps", "3", "--align-steps", "1", "--distil-steps", "1", "--batch-size", "2",
+           "--out", str(out), "--quiet", "--log-every", "1", "--device", "cpu"]
+    r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=170)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "(2 processes)" in r.stdout
+    rows = read_log(out)
+    assert [r["phase"] for r in rows] == ["align", "distil", "joint"]
+    assert load_checkpoint(out / "final.pt") is not None
+
+
+def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
+    from mobileclip.data import write_tar_shards
+
+    csv_path = make_csv(tmp_path / "data", 12)
+    write_tar_shards(csv_path, tmp_path / "shards", samples_per_shard=4)
+    pattern = str(tmp_path / "shards" / "shard-{000000..000002}.tar")
+    common = ("--steps", "5", "--align-steps", "1", "--distil-steps", "1")
+    a, b = tmp_path / "a", tmp_path / "b"
+    res = train(base_args(pattern, a, tiny_teacher_dir, *common))
+    assert res["finished"] and [r["epoch"] for r in read_log(a)] == ["0", "0", "0", "1", "1"]
+    train(base_args(pattern, b, tiny_teacher_dir, *common, "--stop-after", "2"))
+    train(base_args(pattern, b, tiny_teacher_dir, *common))
+    sa, _ = _state(a)
+    sb, _ = _state(b)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    with pytest.raises(mobileclip.MobileClipError, match="streamed"):
+        train(base_args(pattern, tmp_path / "c", None, "--steps", "1", "--train-subset", "0.5"))
+
+
+def test_precise_bn_recalibration():
+    from torch import nn
+
+    from mobileclip.train import recalibrate_bn
+
+    class Img(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.BatchNorm2d(3, momentum=0.01)
+
+        def encode_image(self, x):
+            return self.bn(x)
+
+    m = Img()
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(8, 3, 4, 4, generator=g) * 5 + 2 for _ in range(4)]
+    m.eval()
+    assert torch.allclose(m.bn.running_var, torch.ones(3))  # stale: never saw data
+    assert recalibrate_bn(m, iter(batches), 3, "cpu") == 3
+    seen = torch.cat(batches[:3])
+    means = torch.stack([b.mean((0, 2, 3)) for b in batches[:3]]).mean(0)
+    assert torch.allclose(m.bn.running_mean, means, atol=1e-5)
+    assert torch.allclose(m.bn.running_var, seen.var((0, 2, 3)), rtol=0.1)
+    assert m.bn.momentum == 0.01 and not m.training
