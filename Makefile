@@ -19,6 +19,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m mobileclip.demo
+	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table
+	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export --create-missing mnv3l-lsra-512
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

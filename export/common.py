@@ -335,6 +335,10 @@ class Backend:
     def default_recipe(self, tower: str, quantization: str) -> enum.Enum:
         raise NotImplementedError
 
+    def precision(self, recipe: enum.Enum, quantization: str) -> str:
+        """Which threshold applies: "fp32", "fp16" (unquantised but fp16 weights/compute) or "int8"."""
+        return quantization
+
     def check_recipe(self, recipe: enum.Enum, tower: str, quantization: str) -> None:
         """Raise ExportError when ``recipe`` does not fit the tower/quantisation."""
 
@@ -417,12 +421,13 @@ def tmp_path_for(path: Path) -> Path:
 @dataclass
 class Thresholds:
     fp32_cosine: float = 0.9999
+    fp16_cosine: float = 0.999  # unquantised exports that store fp16 weights (Core ML fp16-compute)
     int8_cosine: float = 0.99
     int8_agreement: float = 0.98
 
 
 def verify(backend: Backend, path: Path, tower: str, quantization: str, module: nn.Module, lowered: Lowered,
-           reference: dict, data: EvalData, thresholds: Thresholds) -> dict:
+           reference: dict, data: EvalData, thresholds: Thresholds, recipe: enum.Enum | None = None) -> dict:
     """Embed the shared images/captions with the exported file; compare with PyTorch fp32."""
     from tqdm import tqdm
 
@@ -448,9 +453,11 @@ def verify(backend: Backend, path: Path, tower: str, quantization: str, module: 
         pred = (reference["images"] @ got[len(data.caption_ids):].T).argmax(-1)
     agreement = (pred == ref_pred).float().mean().item()
     finite = bool(torch.isfinite(got).all())
-    if quantization == "fp32":
-        passed = finite and cos.min().item() >= thresholds.fp32_cosine
-        rule = f"cosine_min >= {thresholds.fp32_cosine}"
+    precision = backend.precision(recipe, quantization)
+    if precision in ("fp32", "fp16"):
+        limit = thresholds.fp32_cosine if precision == "fp32" else thresholds.fp16_cosine
+        passed = finite and cos.min().item() >= limit
+        rule = f"cosine_min >= {limit} ({precision})"
     else:
         passed = finite and cos.min().item() >= thresholds.int8_cosine and agreement >= thresholds.int8_agreement
         rule = f"cosine_min >= {thresholds.int8_cosine} and zero_shot_agreement >= {thresholds.int8_agreement}"
@@ -649,7 +656,8 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     step("verifying against PyTorch fp32 (same images and captions for every backend)")
     for e in entries:
         t = e["tower"]
-        v = verify(backend, out / e["file"], t, quantization, modules[t], lowered_by[t], reference, data, thresholds)
+        v = verify(backend, out / e["file"], t, quantization, modules[t], lowered_by[t], reference, data, thresholds,
+                   recipes[t])
         e["verification"] = v
         if not v["passed"]:
             failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, "
@@ -710,6 +718,9 @@ def build_parser(backend: Backend, prog: str, doc: str) -> argparse.ArgumentPars
     p.add_argument("--towers", default="image,text", help="comma-separated towers to export (default: image,text)")
     p.add_argument("--fp32-cosine", type=float, default=Thresholds.fp32_cosine,
                    help="minimum cosine to PyTorch fp32 for fp32 exports (default: %(default)s)")
+    p.add_argument("--fp16-cosine", type=float, default=Thresholds.fp16_cosine,
+                   help="minimum cosine for unquantised exports stored in fp16 (Core ML fp16-compute) "
+                        "(default: %(default)s)")
     p.add_argument("--int8-cosine", type=float, default=Thresholds.int8_cosine,
                    help="minimum cosine to PyTorch fp32 for int8 exports (default: %(default)s)")
     p.add_argument("--int8-agreement", type=float, default=Thresholds.int8_agreement,
@@ -730,4 +741,4 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
         return export_checkpoint(
             backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
             calibration=args.calibration, towers=[t.strip() for t in args.towers.split(",") if t.strip()],
-            thresholds=Thresholds(args.fp32_cosine, args.int8_cosine, args.int8_agreement))
+            thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement))

@@ -139,6 +139,9 @@ class CoreMLBackend(Backend):
     def default_recipe(self, tower, quantization):
         return Recipe.FP16 if quantization == "fp32" else Recipe.INT8_PER_CHANNEL
 
+    def precision(self, recipe, quantization):
+        return "fp16" if recipe is Recipe.FP16 else quantization
+
     def check_recipe(self, recipe, tower, quantization):
         if (quantization == "fp32") != (recipe is Recipe.FP16):
             raise ExportError(f"coreml recipe {recipe.value} does not fit --quantize "
