@@ -205,3 +205,20 @@ def _named(name):
     b = FakeBackend()
     b.name = name
     return b
+
+
+def test_calibration_folder_with_classes_and_captions(tmp_path):
+    from PIL import Image
+    from export.common import ExportError, load_eval_data
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "captions.csv").write_text("image,caption\ncat/0.png,a cat\ndog/0.png,a dog on grass\n")
+    pre = {"image_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3}
+    d = load_eval_data(pre, str(tmp_path), n_calib=4)
+    assert d.classnames == ["cat", "dog"] and d.images.shape == (6, 3, 32, 32) and d.labels.tolist() == [0] * 3 + [1] * 3
+    assert d.caption_ids.shape == (2, 77) and d.calib_images.shape == (4, 3, 32, 32)
+    with pytest.raises(ExportError, match="not found"):
+        load_eval_data(pre, str(tmp_path / "nope"))
