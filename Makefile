@@ -20,6 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m mobileclip.demo
 	$(PY) -m mobileclip.demo_train
+	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table
+	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

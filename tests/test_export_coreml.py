@@ -1,0 +1,55 @@
+"""coreml export on the tiny config (fast: text tower fp32 + int8) and on full-size/image towers (slow)."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+from export_helpers import entry, require, run_export, tiny_student  # noqa: F401  (fixture)
+
+BACKEND = "coreml"
+
+
+@pytest.fixture(scope="module")
+def text_export(tiny_student, tmp_path_factory):
+    require("coremltools")
+    out = tmp_path_factory.mktemp("coreml")
+    run_export(BACKEND, tiny_student, out, "none", towers=("text",))
+    return out, run_export(BACKEND, tiny_student, out, "int8", towers=("text",))
+
+
+def test_text_fp32_exact_and_int8_within_threshold(text_export):
+    out, manifest = text_export
+    fp32, int8 = entry(manifest, BACKEND, "text", "fp32"), entry(manifest, BACKEND, "text", "int8")
+    assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= 0.999  # fp16 weights
+    assert int8["verification"]["passed"] and int8["verification"]["cosine_min"] >= 0.99
+    assert fp32["inputs"][0]["dtype"] == "int32" and fp32["inputs"][0]["shape"] == [1, 77]
+    assert int8["size_bytes"] < 0.6 * fp32["size_bytes"]  # the int8 embedding table is most of the file
+    assert (out / int8["file"]).exists() and (out / "tokenizer" / "vocab.json").exists()
+    for e in (fp32, int8):
+        assert e["file"].endswith(".mlpackage") and e["backend_info"]["minimum_deployment_target"] == "iOS17"
+        assert e["backend_info"]["io"]["input_ids"]["dtype"] == "int32"
+        assert e["backend_info"]["io"]["embedding"] == {"kind": "outputs", "shape": [1, 32], "dtype": "fp32"}
+    assert "constexpr_affine_dequantize" in int8["backend_info"]["mil_ops"]
+    assert "constexpr_affine_dequantize" not in fp32["backend_info"]["mil_ops"]
+    if sys.platform != "darwin":
+        assert "Core ML predict not run" in int8["verification"]["method"]
+
+
+def test_image_tower_fp16_and_int8_program(tiny_student, tmp_path):
+    require("coremltools")
+    from export.common import Thresholds
+    # fp16 weights on the random tiny image tower give cosine ~0.998 (< the 0.999 default for fp16)
+    run_export(BACKEND, tiny_student, tmp_path, "none", towers=("image",), thresholds=Thresholds(fp16_cosine=0.99))
+    from export.common import VerificationError
+    try:  # the random tiny image tower may miss the int8 threshold; the program is still checked
+        m = run_export(BACKEND, tiny_student, tmp_path, "int8", towers=("image",))
+    except VerificationError:
+        from export.common import read_manifest
+        m = read_manifest(tmp_path)
+    fp32, int8 = entry(m, BACKEND, "image", "fp32"), entry(m, BACKEND, "image", "int8")
+    assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= 0.99
+    assert fp32["backend_info"]["io"]["image"] == {"kind": "inputs", "shape": [1, 3, 32, 32], "dtype": "fp32"}
+    assert int8["backend_info"]["int8_weight_tensors"] > 0
+    assert int8["verification"]["cosine_min"] > 0.9  # weight-only int8 on a random net: close, not exact
