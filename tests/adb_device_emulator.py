@@ -301,7 +301,10 @@ class _Connection:
             banner = f"device::{props};ro.product.cpu.abi={dev.props['ro.product.cpu.abi']};features={features}"
             self.send(A_CNXN, A_VERSION, MAX_PAYLOAD, banner.encode())
         elif cmd == A_AUTH:
-            return  # unauthorized device: never accepts a key
+            # unauthorized device: a SIGNATURE (2) never verifies -> a fresh TOKEN; the host then offers its
+            # RSAPUBLICKEY (3), which waits for the user to accept the prompt on the phone (never, here)
+            if arg0 == 2:
+                self.send(A_AUTH, 1, 0, b"\x02" * 20)
         elif cmd == A_OPEN:
             dest = data.rstrip(b"\0").decode()
             dev.services.append(dest)
