@@ -1,0 +1,648 @@
+"""Datasets for training and evaluation: caption CSVs, class folders, webdataset-style tar shards.
+
+Formats (all yield ``(image_tensor, token_ids, index_or_label)``):
+
+* :class:`CaptionCsv` -- a CSV with columns ``image,caption`` (COCO/Flickr style; one row per caption,
+  an image may appear on several rows), image paths relative to the CSV's folder.
+* :class:`ClassFolder` -- torchvision ``ImageFolder`` layout ``root/<class>/<image>``; the caption is a
+  prompt template filled with the class name (``_`` in folder names reads as a space).
+* :class:`TarShards` -- webdataset-style ``.tar`` shards: members ``<key>.jpg|jpeg|png|webp`` plus
+  ``<key>.txt`` (the caption); ``pattern`` may use brace ranges (``shards-{000..009}.tar``) or globs.
+
+A missing or corrupt image never stops a run: the item is ``None`` (map-style datasets) or not yielded
+(shards), :func:`collate_skip` drops it, and the dataset's ``.skipped`` counts it (across DataLoader
+workers); trainers print :func:`skip_report` at the end.
+
+``python -m mobileclip.data synth --out DIR`` writes the procedurally generated demo dataset
+(:func:`write_synthetic_dataset`); ``python -m mobileclip.data shards CSV --out DIR`` packs a caption
+CSV into tar shards; ``python -m mobileclip.data extract ARCHIVE`` unpacks a ``../shared/data`` archive.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import logging
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from .errors import MobileClipError, cli_errors
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
+SHARD_STRIDE = 1_000_000  # TarShards index = shard_number * SHARD_STRIDE + position in the shard
+
+
+# ----------------------------------------------------------------------------------------------------------
+# shared archives
+# ----------------------------------------------------------------------------------------------------------
+def shared_data_dir(shared_dir=None) -> Path:
+    """``shared_dir``, else ``$MOBILECLIP_SHARED_DATA``, else ``<repo>/../shared/data``."""
+    if shared_dir is not None:
+        return Path(shared_dir)
+    env = os.environ.get("MOBILECLIP_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+def extract_shared(archive: str, cache_dir=".cache/data", shared_dir=None) -> Path:
+    """Extract ``<shared_dir>/<archive>`` once into ``cache_dir`` (atomically: temp folder + rename).
+
+    Returns the archive's top folder inside the cache (e.g. ``.cache/data/cifar10``). A second call
+    returns the existing folder without opening the archive (a marker file records the extraction)."""
+    from tqdm import tqdm
+
+    cache_dir = Path(cache_dir)
+    marker = cache_dir / f".{Path(archive).name}.extracted"  # holds the top folder's name
+    if marker.is_file():
+        dest = cache_dir / marker.read_text().strip()
+        if dest.is_dir():
+            return dest
+    src = Path(archive)
+    if not src.is_file():
+        src = shared_data_dir(shared_dir) / archive
+    if not src.is_file():
+        raise MobileClipError(f"data archive not found: {src} (the shared data folder sits beside the repository; "
+                              f"set MOBILECLIP_SHARED_DATA to point elsewhere)")
+    try:
+        with tarfile.open(src) as tar:
+            members = tar.getmembers()
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise MobileClipError(f"{src} is not a readable tar archive ({type(e).__name__}: {e})") from None
+    tops = {Path(m.name).parts[0] for m in members if m.name not in ("", ".")}
+    if len(tops) != 1:
+        raise MobileClipError(f"{src} must hold exactly one top-level folder, found {sorted(tops)[:5]}")
+    top = tops.pop()
+    dest = cache_dir / top
+    if dest.is_dir():
+        marker.write_text(top)
+        return dest
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{top}.", suffix=".tmp"))
+    try:
+        with tarfile.open(src) as tar:
+            for m in tqdm(members, desc=f"extract {src.name}", unit="file", mininterval=1.0):
+                tar.extract(m, tmp, filter="data")
+        os.replace(tmp / top, dest)
+    except FileExistsError:  # another process won the race
+        pass
+    except OSError as e:
+        if not dest.is_dir():
+            raise MobileClipError(f"cannot extract {src} into {cache_dir}: {e}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    marker.write_text(top)
+    return dest
+
+
+# ----------------------------------------------------------------------------------------------------------
+# skip counting
+# ----------------------------------------------------------------------------------------------------------
+class SkipCounter:
+    """Counts skipped (missing/corrupt) images, across DataLoader worker processes.
+
+    Map-style datasets pass their length: one shared flag per item, so ``count`` is the number of
+    distinct bad items however many epochs saw them. Without a length (streams) ``count`` counts events.
+    ``examples`` keeps the first few reasons seen in *this* process (workers' reasons go to the log)."""
+
+    def __init__(self, n: int | None = None):
+        self.n = n
+        if n is not None:
+            self._flags = multiprocessing.RawArray("b", max(int(n), 1))
+        self._events = multiprocessing.Value("q", 0)
+        self.examples: list[str] = []
+
+    def add(self, index: int | None, reason: str):
+        first = True
+        if self.n is not None and index is not None:
+            first = not self._flags[index]
+            self._flags[index] = 1
+        with self._events.get_lock():
+            self._events.value += 1
+        if first:
+            if len(self.examples) < 5:
+                self.examples.append(reason)
+            log.warning("skipping image: %s", reason)
+
+    @property
+    def count(self) -> int:
+        if self.n is not None:
+            return int(sum(self._flags[: self.n]))
+        return int(self._events.value)
+
+    @property
+    def events(self) -> int:
+        return int(self._events.value)
+
+
+def skip_report(*datasets) -> str:
+    """One line for the end of a run: how many images were skipped, per dataset."""
+    parts = []
+    for ds in datasets:
+        parts.append(f"{type(ds).__name__}: {ds.skipped} skipped")
+        if ds.skipped and getattr(ds, "skip_counter", None) and ds.skip_counter.examples:
+            parts[-1] += f" (e.g. {ds.skip_counter.examples[0]})"
+    return "; ".join(parts) if parts else "no datasets"
+
+
+def collate_skip(batch):
+    """``default_collate`` after dropping ``None`` items (skipped images). An all-``None`` batch -> ``None``."""
+    from torch.utils.data import default_collate
+
+    batch = [b for b in batch if b is not None]
+    return default_collate(batch) if batch else None
+
+
+def load_image(source, what=None):
+    """Open and fully decode an image (path or bytes). Returns ``(PIL image, None)`` or ``(None, reason)``."""
+    from PIL import Image
+
+    what = what or str(source)
+    try:
+        f = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
+        with Image.open(f) as im:
+            im.load()
+            return im.convert("RGB"), None
+    except FileNotFoundError:
+        return None, f"{what}: missing"
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        return None, f"{what}: unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+
+
+def _tokenize(tokenizer, text: str) -> torch.Tensor:
+    return tokenizer([text])[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# caption CSV
+# ----------------------------------------------------------------------------------------------------------
+def read_caption_csv(csv_path) -> list[tuple[Path, str]]:
+    """Rows ``(absolute image path, caption)`` of an ``image,caption`` CSV (paths relative to the CSV)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise MobileClipError(f"caption CSV not found: {csv_path}")
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            if "image" not in fields or "caption" not in fields:
+                raise MobileClipError(f"{csv_path}: needs columns 'image,caption', found {fields}")
+            rows = [(csv_path.parent / r["image"], r["caption"]) for r in reader
+                    if r.get("image") and r.get("caption") is not None]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise MobileClipError(f"{csv_path}: not a readable UTF-8 CSV ({type(e).__name__}: {e})") from None
+    if not rows:
+        raise MobileClipError(f"{csv_path}: no rows")
+    return rows
+
+
+class CaptionCsv(Dataset):
+    """Image-caption pairs from an ``image,caption`` CSV. Item: ``(image, token_ids[L], index)`` or ``None``."""
+
+    def __init__(self, csv_path, transform, tokenizer):
+        self.csv_path = Path(csv_path)
+        self.rows = read_caption_csv(csv_path)
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.skip_counter = SkipCounter(len(self.rows))
+
+    @property
+    def captions(self) -> list[str]:
+        return [c for _, c in self.rows]
+
+    @property
+    def skipped(self) -> int:
+        return self.skip_counter.count
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        path, caption = self.rows[index]
+        image, reason = load_image(path)
+        if image is None:
+            self.skip_counter.add(index, reason)
+            return None
+        return self.transform(image), _tokenize(self.tokenizer, caption), index
+
+
+# ----------------------------------------------------------------------------------------------------------
+# class folders
+# ----------------------------------------------------------------------------------------------------------
+def classname(folder: str) -> str:
+    """Folder name -> class name in prompts: ``tv_monitor`` -> ``tv monitor``."""
+    return folder.replace("_", " ").strip()
+
+
+class ClassFolder(Dataset):
+    """``root/<class>/<image>`` (torchvision ``ImageFolder`` scan). Item: ``(image, token_ids, label)`` or
+    ``None``; the caption is ``templates[0]`` filled with the class name, a random template if ``train``."""
+
+    def __init__(self, root, transform, tokenizer, templates=None, train: bool = False):
+        from torchvision.datasets.folder import find_classes, make_dataset
+
+        from .templates import SINGLE, get_templates
+
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise MobileClipError(f"class folder not found: {self.root}")
+        try:  # torchvision's ImageFolder scan; loading is ours (bad images are skipped, not raised)
+            classes, class_to_idx = find_classes(str(self.root))
+            samples = make_dataset(str(self.root), class_to_idx, extensions=IMAGE_EXTENSIONS, allow_empty=True)
+        except (FileNotFoundError, OSError) as e:
+            raise MobileClipError(f"{self.root}: not a class-folder dataset ({e})") from None
+        if not samples:
+            raise MobileClipError(f"{self.root}: no images with extensions {IMAGE_EXTENSIONS} in its class folders")
+        self.folders = classes
+        self.classnames = [classname(c) for c in classes]
+        self.class_to_idx = class_to_idx
+        self.samples = [(Path(p), y) for p, y in samples]
+        self.targets = [y for _, y in samples]
+        self.templates = get_templates(templates if templates is not None else SINGLE)
+        self.transform = transform
+        self.tokenizer = tokenizer
+        self.train = train
+        self.skip_counter = SkipCounter(len(self.samples))
+
+    @property
+    def skipped(self) -> int:
+        return self.skip_counter.count
+
+    def __len__(self):
+        return len(self.samples)
+
+    def caption(self, label: int) -> str:
+        t = self.templates[int(torch.randint(len(self.templates), ()))] if self.train else self.templates[0]
+        return t.format(self.classnames[label])
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        image, reason = load_image(path)
+        if image is None:
+            self.skip_counter.add(index, reason)
+            return None
+        return self.transform(image), _tokenize(self.tokenizer, self.caption(label)), label
+
+
+# ----------------------------------------------------------------------------------------------------------
+# tar shards
+# ----------------------------------------------------------------------------------------------------------
+def expand_shards(pattern) -> list[Path]:
+    """``a-{000..009}.tar`` brace ranges, ``{a,b}`` alternatives, globs, a folder, or a list of those."""
+    if isinstance(pattern, (list, tuple)):
+        return [p for item in pattern for p in expand_shards(item)]
+    pattern = str(pattern)
+    if os.path.isdir(pattern):
+        return sorted(Path(pattern).glob("*.tar"))
+    m = re.search(r"\{([^{}]*)\}", pattern)
+    if m:
+        body, head, tail = m.group(1), pattern[: m.start()], pattern[m.end():]
+        r = re.fullmatch(r"(\d+)\.\.(\d+)", body)
+        if r:
+            a, b = r.groups()
+            width = len(a) if a.startswith("0") or len(a) == len(b) else 0
+            items = [str(i).zfill(width) for i in range(int(a), int(b) + 1)]
+        else:
+            items = body.split(",")
+        return [p for item in items for p in expand_shards(head + item + tail)]
+    if any(ch in pattern for ch in "*?["):
+        return sorted(Path(p) for p in glob.glob(pattern))
+    return [Path(pattern)]
+
+
+def _split_key(name: str):
+    """webdataset convention: key = path up to the first dot of the basename; the rest is the extension."""
+    d, base = os.path.split(name)
+    if "." not in base:
+        return None, None
+    stem, ext = base.split(".", 1)
+    return (f"{d}/{stem}" if d else stem), ext.lower()
+
+
+class TarShards(IterableDataset):
+    """Stream ``(image, token_ids, index)`` from webdataset-style tar shards; shards are split across
+    DataLoader workers (and across DDP ranks with ``rank``/``world_size``). ``index`` is
+    ``shard_number * SHARD_STRIDE + position``. ``shuffle_shards`` reshuffles the shard order per epoch."""
+
+    IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+
+    def __init__(self, pattern, transform, tokenizer, rank: int = 0, world_size: int = 1,
+                 shuffle_shards: bool = False, seed: int = 0):
+        self.shards = expand_shards(pattern)
+        missing = [str(s) for s in self.shards if not s.is_file()]
+        if not self.shards or missing:
+            raise MobileClipError(f"tar shards not found: {missing[:3] or pattern}")
+        self.transform, self.tokenizer = transform, tokenizer
+        self.rank, self.world_size = rank, world_size
+        self.shuffle_shards, self.seed, self.epoch = shuffle_shards, seed, 0
+        self.skip_counter = SkipCounter(None)
+
+    @property
+    def skipped(self) -> int:
+        return self.skip_counter.count
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def _my_shards(self):
+        order = list(range(len(self.shards)))
+        if self.shuffle_shards:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(order), generator=g).tolist()
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        parts, part = self.world_size * nw, self.rank * nw + wid
+        return [i for j, i in enumerate(order) if j % parts == part]
+
+    def samples(self, shard_number: int):
+        """Raw ``(key, image_bytes, caption)`` of one shard (``None`` for a missing half)."""
+        path = self.shards[shard_number]
+        groups: dict[str, dict] = {}
+        order: list[str] = []
+        try:
+            with tarfile.open(path) as tar:
+                for m in tar:
+                    if not m.isfile():
+                        continue
+                    key, ext = _split_key(m.name)
+                    if key is None:
+                        continue
+                    if key not in groups:
+                        groups[key] = {}
+                        order.append(key)
+                    if ext in self.IMAGE_EXTS or ext == "txt":
+                        groups[key][ext] = tar.extractfile(m).read()
+        except (tarfile.TarError, OSError, EOFError) as e:
+            self.skip_counter.add(None, f"{path}: unreadable shard ({type(e).__name__}: {e}), rest of it skipped")
+        for key in order:
+            g = groups[key]
+            img = next((g[e] for e in self.IMAGE_EXTS if e in g), None)
+            txt = g.get("txt")
+            yield key, img, (txt.decode("utf-8", errors="replace").strip() if txt is not None else None)
+
+    def __iter__(self):
+        for s in self._my_shards():
+            for pos, (key, img, caption) in enumerate(self.samples(s)):
+                where = f"{self.shards[s].name}:{key}"
+                if img is None or caption is None:
+                    self.skip_counter.add(None, f"{where}: {'image' if img is None else 'caption'} missing")
+                    continue
+                image, reason = load_image(img, where)
+                if image is None:
+                    self.skip_counter.add(None, reason)
+                    continue
+                yield self.transform(image), _tokenize(self.tokenizer, caption), s * SHARD_STRIDE + pos
+
+
+def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: str = "shard") -> list[Path]:
+    """Pack an ``image,caption`` CSV into ``out_dir/<prefix>-000000.tar, ...`` (one sample per CSV row;
+    the image bytes are stored as they are). Each shard is written to a temp file and renamed."""
+    from tqdm import tqdm
+
+    rows = read_caption_csv(csv_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    n_shards = math.ceil(len(rows) / samples_per_shard)
+    for s in tqdm(range(n_shards), desc="write shards", unit="shard"):
+        path = out_dir / f"{prefix}-{s:06d}.tar"
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            with tarfile.open(tmp, "w") as tar:
+                for i in range(s * samples_per_shard, min(len(rows), (s + 1) * samples_per_shard)):
+                    image, caption = rows[i]
+                    key = f"{i:09d}"
+                    if image.is_file():
+                        tar.add(image, arcname=f"{key}{image.suffix.lower()}")
+                    data = caption.encode("utf-8")
+                    info = tarfile.TarInfo(f"{key}.txt")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        paths.append(path)
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
+# synthetic demo dataset
+# ----------------------------------------------------------------------------------------------------------
+SHAPES = ["circle", "square", "triangle", "star", "cross", "diamond", "ring", "crescent"]
+COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 70, 220), "yellow": (240, 220, 40),
+           "orange": (245, 140, 20), "purple": (140, 50, 180), "white": (245, 245, 245), "black": (20, 20, 20)}
+BACKGROUNDS = {"grey": (128, 128, 128), "pink": (240, 170, 190), "brown": (120, 80, 40),
+               "cyan": (90, 200, 210), "dark blue": (20, 30, 90), "light green": (170, 230, 160)}
+SIZES = {"small": (0.22, 0.32), "medium": (0.34, 0.46), "large": (0.5, 0.64)}
+SYNTH_VERSION = 1
+
+
+def _shape_polygon(shape, cx, cy, r, angle):
+    """Outline points of a shape of radius ``r`` at (cx, cy), rotated by ``angle`` radians."""
+    def rot(points):
+        c, s = math.cos(angle), math.sin(angle)
+        return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in points]
+
+    if shape == "square":
+        return rot([(-r * .8, -r * .8), (r * .8, -r * .8), (r * .8, r * .8), (-r * .8, r * .8)])
+    if shape == "diamond":
+        return rot([(0, -r), (r * .7, 0), (0, r), (-r * .7, 0)])
+    if shape == "triangle":
+        return rot([(r * math.cos(a), r * math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)])
+    if shape == "star":
+        pts = []
+        for k in range(10):
+            rr = r if k % 2 == 0 else r * 0.42
+            a = -math.pi / 2 + k * math.pi / 5
+            pts.append((rr * math.cos(a), rr * math.sin(a)))
+        return rot(pts)
+    if shape == "cross":
+        w = r * 0.33
+        return rot([(-w, -r), (w, -r), (w, -w), (r, -w), (r, w), (w, w), (w, r), (-w, r), (-w, w), (-r, w),
+                    (-r, -w), (-w, -w)])
+    raise ValueError(shape)
+
+
+def draw_shape_image(rng: np.random.Generator, size: int, shape: str, colour: str, background: str,
+                     size_word: str):
+    """One synthetic image: a textured background and one shape (drawn at 4x, downsampled: anti-aliased)."""
+    from PIL import Image, ImageDraw
+
+    ss = 4
+    S = size * ss
+    bg = np.array(BACKGROUNDS[background], dtype=np.float32)
+    # background: base colour + a soft gradient + pixel noise, so colour is not a single constant
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) / S
+    g = rng.uniform(-25, 25, size=2)
+    base = bg[None, None] + (g[0] * (xx - .5) + g[1] * (yy - .5))[..., None]
+    base = base + rng.normal(0, 8, size=(S // ss, S // ss, 3)).repeat(ss, 0).repeat(ss, 1)
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    mask = Image.new("L", (S, S), 0)  # the shape is drawn into a mask, then filled over the textured background
+    draw = ImageDraw.Draw(mask)
+    fg = tuple(int(np.clip(c + rng.uniform(-15, 15), 0, 255)) for c in COLOURS[colour])
+    lo, hi = SIZES[size_word]
+    r = rng.uniform(lo, hi) * S / 2
+    cx, cy = rng.uniform(r, S - r), rng.uniform(r, S - r)
+    angle = rng.uniform(-0.3, 0.3)
+    if shape in ("circle", "ring", "crescent"):
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+        if shape == "ring":
+            ri = r * 0.55
+            draw.ellipse([cx - ri, cy - ri, cx + ri, cy + ri], fill=0)
+        elif shape == "crescent":
+            a = rng.uniform(0, 2 * math.pi)
+            dx, dy = r * 0.55 * math.cos(a), r * 0.55 * math.sin(a)
+            draw.ellipse([cx - r + dx, cy - r + dy, cx + r + dx, cy + r + dy], fill=0)
+    else:
+        draw.polygon(_shape_polygon(shape, cx, cy, r, angle), fill=255)
+    img.paste(Image.new("RGB", (S, S), fg), (0, 0), mask)
+    where = ("top" if cy < S / 3 else "bottom" if cy > 2 * S / 3 else "middle",
+             "left" if cx < S / 3 else "right" if cx > 2 * S / 3 else "centre")
+    return img.resize((size, size), Image.LANCZOS), where
+
+
+def _position_words(where) -> str:
+    v, h = where
+    if v == "middle" and h == "centre":
+        return "in the centre"
+    if v == "middle":
+        return f"on the {h}"
+    if h == "centre":
+        return f"at the {v}"
+    return f"in the {v} {h}"
+
+
+def synthetic_captions(shape, colour, background, size_word, where) -> list[str]:
+    return [f"a {colour} {shape} on a {background} background",
+            f"a photo of a {size_word} {colour} {shape} {_position_words(where)}"]
+
+
+def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,
+                            overwrite: bool = False) -> dict:
+    """Coloured shapes on textured backgrounds, two captions per image, 8 shape classes.
+
+    Writes (atomically: temp folder + rename) ``out_dir/captions.csv`` (train; ``image,caption``, two rows
+    per image), ``captions_test.csv`` (test), ``images/{train,test}/*.jpg``, class folders
+    ``classes/{train,test}/<shape>/`` for zero-shot (hard links to the same files) and ``synthetic.json``
+    (parameters, classes, counts). The class is the shape (``circle``, ``square``, ...; reads well in
+    "a photo of a {}."); colour, background, size, position and rotation vary. An existing dataset with
+    the same parameters is reused; ``overwrite=True`` regenerates it."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    params = {"version": SYNTH_VERSION, "n_train": n_train, "n_test": n_test, "size": size, "seed": seed}
+    meta_path = out_dir / "synthetic.json"
+    if out_dir.exists() and not overwrite:
+        try:
+            old = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old is not None and old.get("params") == params:
+            return old
+        raise MobileClipError(f"{out_dir} exists and is not this synthetic dataset ({params}); "
+                              f"pass overwrite=True (--force) or choose another folder")
+    if n_train < 0 or n_test < 0 or n_train + n_test == 0 or size < 8:
+        raise MobileClipError(f"bad synthetic dataset size: n_train={n_train} n_test={n_test} size={size}")
+    rng = np.random.default_rng(seed)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    try:
+        counts = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            (tmp / "images" / split).mkdir(parents=True)
+            for shape in SHAPES:
+                (tmp / "classes" / split / shape).mkdir(parents=True)
+            rows = []
+            for i in tqdm(range(n), desc=f"synthetic {split}", unit="img", mininterval=1.0):
+                shape = SHAPES[i % len(SHAPES)]  # balanced classes
+                colour = str(rng.choice(list(COLOURS)))
+                background = str(rng.choice(list(BACKGROUNDS)))
+                size_word = str(rng.choice(list(SIZES)))
+                img, where = draw_shape_image(rng, size, shape, colour, background, size_word)
+                rel = f"images/{split}/{split}_{i:06d}.jpg"
+                img.save(tmp / rel, quality=92)
+                link = tmp / "classes" / split / shape / f"{split}_{i:06d}.jpg"
+                try:
+                    os.link(tmp / rel, link)
+                except OSError:
+                    shutil.copyfile(tmp / rel, link)
+                rows += [(rel, c) for c in synthetic_captions(shape, colour, background, size_word, where)]
+            name = "captions.csv" if split == "train" else "captions_test.csv"
+            with open(tmp / name, "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["image", "caption"])
+                w.writerows(rows)
+            counts[split] = {"images": n, "captions": len(rows)}
+        meta = {"params": params, "classes": SHAPES, "colours": list(COLOURS), "backgrounds": list(BACKGROUNDS),
+                "counts": counts, "files": {"train_captions": "captions.csv", "test_captions": "captions_test.csv",
+                                            "train_classes": "classes/train", "test_classes": "classes/test"}}
+        (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m mobileclip.data", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("synth", help="write the synthetic coloured-shapes dataset")
+    s.add_argument("--out", required=True, help="output folder (created atomically)")
+    s.add_argument("--n-train", type=int, default=2000, help="training images (two captions each; default 2000)")
+    s.add_argument("--n-test", type=int, default=400, help="test images (default 400)")
+    s.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--force", action="store_true", help="regenerate and replace whatever is in --out")
+    t = sub.add_parser("shards", help="pack an image,caption CSV into webdataset-style tar shards")
+    t.add_argument("csv", help="caption CSV (columns image,caption; paths relative to the CSV)")
+    t.add_argument("--out", required=True, help="output folder for <prefix>-NNNNNN.tar")
+    t.add_argument("--samples-per-shard", type=int, default=1000, help="samples per shard (default 1000)")
+    t.add_argument("--prefix", default="shard", help="shard file name prefix (default 'shard')")
+    e = sub.add_parser("extract", help="extract an archive of ../shared/data into the cache")
+    e.add_argument("archive", help="archive name in the shared data folder (e.g. cifar10.tar.gz) or a path")
+    e.add_argument("--cache-dir", default=".cache/data", help="where to extract (default .cache/data)")
+    e.add_argument("--shared-dir", default=None,
+                   help="shared data folder (default $MOBILECLIP_SHARED_DATA or <repo>/../shared/data)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with cli_errors("mobileclip.data"):
+        if args.command == "synth":
+            meta = write_synthetic_dataset(args.out, args.n_train, args.n_test, args.size, args.seed,
+                                           overwrite=args.force)
+            print(f"synthetic dataset in {args.out}: {meta['counts']['train']['images']} train / "
+                  f"{meta['counts']['test']['images']} test images, classes: {', '.join(meta['classes'])}")
+        elif args.command == "shards":
+            if args.samples_per_shard < 1:
+                raise MobileClipError("--samples-per-shard must be >= 1")
+            paths = write_tar_shards(args.csv, args.out, args.samples_per_shard, args.prefix)
+            print(f"wrote {len(paths)} shards to {args.out}")
+        else:
+            print(extract_shared(args.archive, args.cache_dir, args.shared_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,477 @@
+"""Evaluate a student checkpoint or a CLIP teacher the same way: zero-shot, retrieval, teacher agreement.
+
+* **zero-shot** classification on a class-folder dataset (``root/<class>/<image>``): each class embedding
+  is the mean of the normalised embeddings of every prompt template filled with the class name,
+  renormalised (CLIP); an image's prediction is the class with the highest cosine. Top-1/top-5.
+* **retrieval** on an ``image,caption`` CSV (several captions per image allowed): text->image R@k is the
+  share of captions whose own image is among the k most similar images; image->text R@k the share of
+  images with at least one of their captions among the k most similar captions.
+* **agreement** of a student with a teacher on the zero-shot set: top-1 agreement (share of images where
+  both predict the same class) and the mean cosine between the student's image embeddings mapped into
+  the teacher's space (through the checkpoint's KD heads, or directly when the dimensions match) and
+  the teacher's. ``mean_cosine_text`` does the same for the prompt embeddings.
+
+Scores (top-1, top-5, R@k, agreement) are fractions in [0, 1] in the Python API and the JSON (open_clip's
+convention); the printed table shows them in %. Every model is fed with its own preprocessing (``encoder.preprocess_cfg``) and tokenizer context, so a
+224 px teacher and a 32 px student see the same files. Unreadable images are skipped and counted.
+
+    python -m mobileclip.eval student.pt --zeroshot DIR --retrieval CSV --teacher TEACHER --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_caption_csv
+from .errors import CheckpointError, MobileClipError, cli_errors
+from .templates import get_templates
+
+__all__ = ["agreement", "encoder_label", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
+           "retrieval", "zero_shot"]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# encoders
+# ----------------------------------------------------------------------------------------------------------
+def load_encoder(spec, device="cpu", return_payload: bool = False):
+    """A ``.pt`` file (or any existing file) -> student checkpoint; otherwise a teacher: a local
+    ``save_pretrained`` directory, a hub name, or ``vit-b-32-random``. ``return_payload=True`` also
+    returns the checkpoint payload (``None`` for a teacher)."""
+    from . import load_checkpoint, load_teacher
+
+    spec = str(spec)
+    path = Path(spec).expanduser()
+    looks_like_path = spec.startswith(("/", "./", "../", "~", ".\\")) or os.path.splitdrive(spec)[0] != ""
+    if looks_like_path and not path.exists():
+        raise MobileClipError(f"model not found: {spec} (no such checkpoint file or teacher folder)")
+    if path.is_file() or path.suffix == ".pt":
+        model, payload = load_checkpoint(path, return_payload=True)
+        model.label = f"{model.config.get('name', 'student')} ({path.name})"
+        model.to(device).eval()
+    else:
+        model, payload = load_teacher(spec, device=device), None
+    return (model, payload) if return_payload else model
+
+
+def encoder_label(encoder) -> str:
+    label = getattr(encoder, "label", None)
+    if label:
+        return str(label)
+    config = getattr(encoder, "config", None)
+    return str(config.get("name", type(encoder).__name__)) if isinstance(config, dict) else type(encoder).__name__
+
+
+def encoder_context_length(encoder) -> int:
+    config = getattr(encoder, "config", None)
+    if isinstance(config, dict) and "text_cfg" in config:
+        return int(config["text_cfg"].get("context_length", 77))
+    return int(getattr(encoder, "context_length", 77))
+
+
+def _device(encoder) -> torch.device:
+    try:
+        return next(encoder.parameters()).device
+    except (AttributeError, StopIteration, TypeError):
+        return torch.device("cpu")
+
+
+def _prepare(encoder):
+    if hasattr(encoder, "eval"):
+        encoder.eval()
+    from . import get_tokenizer, image_transform
+
+    return image_transform(encoder.preprocess_cfg), get_tokenizer(encoder_context_length(encoder)), _device(encoder)
+
+
+def kd_heads_from_checkpoint(payload) -> dict[str, nn.Linear] | None:
+    """Rebuild the KD projection heads (``extra["kd_heads"] = {"image": {"weight": W}, "text": ...}``, each
+    ``nn.Linear(student_dim, teacher_dim, bias=False)``) from a checkpoint payload or path; ``None`` if absent."""
+    from . import read_checkpoint
+
+    if isinstance(payload, (str, os.PathLike)):
+        payload = read_checkpoint(payload)
+    heads = ((payload or {}).get("extra") or {}).get("kd_heads")
+    if not heads:
+        return None
+    out = {}
+    for tower, head in heads.items():
+        weight = head.get("weight") if isinstance(head, dict) else head
+        if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
+            raise CheckpointError(f"kd_heads[{tower!r}] must hold a 2-D 'weight' tensor (teacher_dim, student_dim)")
+        lin = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(weight.float())
+        out[tower] = lin.eval().requires_grad_(False)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# embedding helpers
+# ----------------------------------------------------------------------------------------------------------
+class _ImageFiles(Dataset):
+    """``(image, position)`` for a list of files, ``None`` for an unreadable one (counted)."""
+
+    def __init__(self, paths, transform):
+        self.paths, self.transform = list(paths), transform
+        self.skip_counter = SkipCounter(len(self.paths))
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        image, reason = load_image(self.paths[i])
+        if image is None:
+            self.skip_counter.add(i, reason)
+            return None
+        return self.transform(image), i
+
+
+@torch.no_grad()
+def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=False, desc="images"):
+    """Normalised embeddings of the readable files: ``(embeddings (M, D), kept positions (M,), skip_counter)``."""
+    from tqdm import tqdm
+
+    transform, _, device = _prepare(encoder)
+    ds = _ImageFiles(paths, transform)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_skip)
+    embs, kept = [], []
+    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr):
+        if batch is None:
+            continue
+        images, idx = batch
+        embs.append(F.normalize(encoder.encode_image(images.to(device)).float().cpu(), dim=-1))
+        kept.append(idx)
+    if not embs:
+        raise MobileClipError(f"no readable image among {len(ds)} files ({ds.skip_counter.examples[:1]})")
+    return torch.cat(embs), torch.cat(kept), ds.skip_counter
+
+
+@torch.no_grad()
+def encode_texts(encoder, texts, batch_size=256, progress=False, desc="texts") -> torch.Tensor:
+    from tqdm import tqdm
+
+    _, tokenizer, device = _prepare(encoder)
+    out = []
+    for i in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", disable=not progress, file=sys.stderr):
+        ids = tokenizer(list(texts[i:i + batch_size])).to(device)
+        out.append(F.normalize(encoder.encode_text(ids).float().cpu(), dim=-1))
+    return torch.cat(out)
+
+
+def prompt_embeddings(encoder, classnames, templates, batch_size=256, progress=False) -> torch.Tensor:
+    """``(C, T, D)`` normalised embeddings of every template filled with every class name."""
+    texts = [t.format(c) for c in classnames for t in templates]
+    return encode_texts(encoder, texts, batch_size, progress, "prompts").view(len(classnames), len(templates), -1)
+
+
+def class_embeddings(prompts: torch.Tensor) -> torch.Tensor:
+    """CLIP's ensemble: mean of the normalised template embeddings, renormalised. ``(C, T, D) -> (C, D)``."""
+    return F.normalize(F.normalize(prompts, dim=-1).mean(1), dim=-1)
+
+
+def _subset(n: int, limit: int | None) -> np.ndarray:
+    """``limit`` evenly spaced positions out of ``n`` (deterministic, covers every class of a sorted folder)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    if limit < 1:
+        raise MobileClipError(f"--limit must be >= 1, got {limit}")
+    return np.unique(np.linspace(0, n - 1, num=limit).round().astype(int))
+
+
+@dataclass
+class ZeroShotImages:
+    """Image side of a zero-shot evaluation (computed once, reused for several template sets / agreement)."""
+    encoder: object
+    root: str
+    classnames: list
+    image: torch.Tensor  # (M, D)
+    labels: torch.Tensor  # (M,)
+    indices: torch.Tensor  # (M,) positions in the sorted folder scan
+    skipped: int
+    skip_examples: list
+    prompts: dict = field(default_factory=dict)
+
+    def prompt_embeddings(self, templates, batch_size=256, progress=False):
+        key = tuple(templates)
+        if key not in self.prompts:
+            self.prompts[key] = prompt_embeddings(self.encoder, self.classnames, templates, batch_size, progress)
+        return self.prompts[key]
+
+
+def zero_shot_images(encoder, root, batch_size=64, limit=None, num_workers=0, progress=False) -> ZeroShotImages:
+    ds = ClassFolder(root, transform=None, tokenizer=None)
+    pick = _subset(len(ds.samples), limit)
+    paths = [ds.samples[i][0] for i in pick]
+    emb, kept, counter = encode_image_files(encoder, paths, batch_size, num_workers, progress,
+                                            f"zero-shot images [{encoder_label(encoder)}]")
+    indices = torch.as_tensor(pick)[kept]
+    labels = torch.as_tensor([ds.targets[i] for i in indices.tolist()])
+    return ZeroShotImages(encoder, str(root), ds.classnames, emb, labels, indices, counter.count, counter.examples)
+
+
+def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
+    templates = get_templates(templates)
+    cls = class_embeddings(zs.prompt_embeddings(templates, progress=progress))
+    logits = zs.image @ cls.T
+    k = min(5, len(zs.classnames))
+    topk = logits.topk(k, dim=-1).indices
+    preds = topk[:, 0]
+    return {"top1": (preds == zs.labels).float().mean().item(),
+            "top5": (topk == zs.labels[:, None]).any(-1).float().mean().item(),
+            "n": int(len(zs.labels)), "n_classes": len(zs.classnames), "n_templates": len(templates),
+            "skipped": zs.skipped, "predictions": preds.tolist(), "labels": zs.labels.tolist(),
+            "indices": zs.indices.tolist(), "classnames": list(zs.classnames)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# public evaluations
+# ----------------------------------------------------------------------------------------------------------
+def zero_shot(encoder, root, templates="ensemble", batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
+    """Zero-shot top-1/top-5 (fractions in [0, 1]) on a class folder. ``templates``: "single", "ensemble" or a list.
+    Returns ``top1, top5, n, n_classes, n_templates, skipped, predictions, labels, indices, classnames``."""
+    zs = zero_shot_images(encoder, root, batch_size, limit, num_workers, progress)
+    return _zero_shot_scores(zs, templates, progress)
+
+
+def recall_at_k(sim: torch.Tensor, correct, ks=(1, 5, 10)) -> dict:
+    """``sim`` (queries, candidates); ``correct(topk_indices) -> (queries, k) bool``. Percent per k."""
+    out = {}
+    for k in ks:
+        kk = min(k, sim.shape[1])
+        top = sim.topk(kk, dim=1).indices
+        out[f"R@{k}"] = correct(top).any(1).float().mean().item()
+    return out
+
+
+def retrieval(encoder, csv, batch_size=64, limit=None, num_workers=0, progress=False) -> dict:
+    """Image<->text retrieval R@1/5/10 (fractions) on an ``image,caption`` CSV. ``limit``: first N distinct images
+    (with all their captions). Captions of unreadable images are dropped (``skipped`` counts images)."""
+    rows = read_caption_csv(csv)
+    images, where = [], {}
+    for path, _ in rows:
+        if path not in where:
+            where[path] = len(images)
+            images.append(path)
+    if limit is not None:
+        if limit < 1:
+            raise MobileClipError(f"--limit must be >= 1, got {limit}")
+        images = images[:limit]
+    img_emb, kept, counter = encode_image_files(encoder, images, batch_size, num_workers, progress,
+                                                f"retrieval images [{encoder_label(encoder)}]")
+    column = {int(p): j for j, p in enumerate(kept.tolist())}  # image position -> row of img_emb
+    captions, cap_img = [], []
+    for path, caption in rows:
+        pos = where[path]
+        if pos in column:
+            captions.append(caption)
+            cap_img.append(column[pos])
+    txt_emb = encode_texts(encoder, captions, batch_size=max(batch_size, 256), progress=progress, desc="captions")
+    cap_img = torch.as_tensor(cap_img)
+    sim = txt_emb @ img_emb.T  # (captions, images)
+    t2i = recall_at_k(sim, lambda top: top == cap_img[:, None])
+    i2t = recall_at_k(sim.T, lambda top: cap_img[top] == torch.arange(len(img_emb))[:, None])
+    return {"image_to_text": i2t, "text_to_image": t2i, "n_images": int(len(img_emb)),
+            "n_captions": int(len(captions)), "skipped": counter.count}
+
+
+def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=None, progress=False) -> dict:
+    templates = get_templates(templates)
+    s_res, t_res = _zero_shot_scores(s, templates, progress), _zero_shot_scores(t, templates, progress)
+    common = sorted(set(s.indices.tolist()) & set(t.indices.tolist()))
+    if not common:
+        raise MobileClipError("student and teacher share no readable image")
+    s_row = {p: j for j, p in enumerate(s.indices.tolist())}
+    t_row = {p: j for j, p in enumerate(t.indices.tolist())}
+    si = torch.as_tensor([s_row[p] for p in common])
+    ti = torch.as_tensor([t_row[p] for p in common])
+    s_pred, t_pred = torch.as_tensor(s_res["predictions"])[si], torch.as_tensor(t_res["predictions"])[ti]
+
+    def to_teacher(x, tower):
+        if kd_heads and tower in kd_heads:
+            return F.normalize(kd_heads[tower](x), dim=-1), "kd_heads"
+        if x.shape[-1] == t.image.shape[-1]:
+            return x, "direct"
+        return None, None
+
+    s_img, space_i = to_teacher(s.image[si], "image")
+    s_txt, space_t = to_teacher(s.prompt_embeddings(templates).flatten(0, 1), "text")
+    t_txt = t.prompt_embeddings(templates).flatten(0, 1)
+    cos_i = (s_img * t.image[ti]).sum(-1).mean().item() if s_img is not None else None
+    cos_t = (s_txt * t_txt).sum(-1).mean().item() if s_txt is not None else None
+    return {"top1_agreement": (s_pred == t_pred).float().mean().item(),
+            "mean_cosine": cos_i, "mean_cosine_image": cos_i, "mean_cosine_text": cos_t,
+            "space": {"image": space_i, "text": space_t}, "n": len(common),
+            "student_top1": s_res["top1"], "teacher_top1": t_res["top1"], "n_templates": len(templates)}
+
+
+def agreement(student, teacher, root, templates="ensemble", kd_heads=None, batch_size=64, limit=None,
+              num_workers=0, progress=False) -> dict:
+    """Top-1 agreement (fraction) of student and teacher zero-shot predictions on ``root`` and the mean cosine of
+    the student's embeddings mapped into the teacher's space (``kd_heads`` from
+    :func:`kd_heads_from_checkpoint`; with equal dims and no heads, compared directly; else ``None``).
+    ``mean_cosine`` is the image-embedding cosine; ``mean_cosine_text`` the prompt-embedding cosine."""
+    s = zero_shot_images(student, root, batch_size, limit, num_workers, progress)
+    t = zero_shot_images(teacher, root, batch_size, limit, num_workers, progress)
+    return _agreement_from(s, t, templates, kd_heads, progress)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------------
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m mobileclip.eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="CKPT_OR_TEACHER",
+                   help="student checkpoint (.pt) or teacher: save_pretrained folder, hub name, or vit-b-32-random")
+    p.add_argument("--zeroshot", metavar="DIR", help="class-folder dataset for zero-shot (DIR/<class>/<image>)")
+    p.add_argument("--templates", default="single,ensemble",
+                   help="comma-separated prompt sets for zero-shot: single ('a photo of a {}.'), ensemble "
+                        "(CLIP's 18 CIFAR-10 prompts) (default: single,ensemble; agreement uses ensemble if "
+                        "listed, else the first)")
+    p.add_argument("--retrieval", metavar="CSV", help="image,caption CSV for image<->text retrieval R@1/5/10")
+    p.add_argument("--teacher", metavar="TEACHER",
+                   help="teacher for agreement on the --zeroshot set (folder, hub name, vit-b-32-random, or a .pt)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="evaluate at most N images per task (zero-shot: evenly spaced over the folder; "
+                        "retrieval: the first N images with all their captions)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout, the table then goes to stderr)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return p.parse_args(argv)
+
+
+def _write_json(path, obj):
+    text = json.dumps(obj, indent=2)
+    if path == "-":
+        print(text)
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fmt(x, digits=2):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.2f}"
+
+
+def results_table(res: dict) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    zs = res.get("zeroshot")
+    if zs:
+        for name, r in zs["templates"].items():
+            setting = f"{name} ({r['n_templates']} prompt{'s' if r['n_templates'] != 1 else ''}), n={r['n']}"
+            rows.append(["zero-shot", setting, "top-1 %", _pct(r["top1"])])
+            rows.append(["zero-shot", setting, "top-5 %", _pct(r["top5"])])
+    rt = res.get("retrieval")
+    if rt:
+        setting = f"{rt['n_images']} images, {rt['n_captions']} captions"
+        for d, name in (("image_to_text", "image->text"), ("text_to_image", "text->image")):
+            for k, v in rt[d].items():
+                rows.append(["retrieval", setting, f"{name} {k} %", _pct(v)])
+    ag = res.get("agreement")
+    if ag:
+        setting = f"vs {ag['teacher']}, n={ag['n']}"
+        rows.append(["agreement", setting, "top-1 agreement %", _pct(ag["top1_agreement"])])
+        rows.append(["agreement", setting, f"image cosine ({ag['space']['image'] or 'dims differ'})",
+                     _fmt(ag["mean_cosine_image"], 4)])
+        rows.append(["agreement", setting, f"text cosine ({ag['space']['text'] or 'dims differ'})",
+                     _fmt(ag["mean_cosine_text"], 4)])
+        rows.append(["agreement", setting, "teacher zero-shot top-1 %", _pct(ag["teacher_top1"])])
+    skipped = res.get("skipped", {})
+    title = f"model: {res['model']}" + (f"  (skipped images: {skipped})" if any(skipped.values()) else "")
+    return title + "\n" + tabulate(rows, headers=["task", "setting", "metric", "value"], tablefmt="github")
+
+
+def evaluate(args) -> dict:
+    """The CLI's work, callable from Python with a parsed namespace; returns the JSON-ready dict."""
+    if not args.zeroshot and not args.retrieval:
+        raise MobileClipError("nothing to evaluate: give --zeroshot DIR and/or --retrieval CSV")
+    if args.teacher and not args.zeroshot:
+        raise MobileClipError("--teacher (agreement) needs --zeroshot DIR")
+    if args.batch_size < 1 or args.workers < 0:
+        raise MobileClipError("--batch-size must be >= 1 and --workers >= 0")
+    sets = [s.strip() for s in args.templates.split(",") if s.strip()]
+    if not sets:
+        raise MobileClipError("--templates is empty")
+    for s in sets:
+        get_templates(s)  # validate before any heavy work
+    for flag, path, kind in (("--zeroshot", args.zeroshot, "dir"), ("--retrieval", args.retrieval, "file")):
+        if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
+            raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    progress = not args.no_progress
+    encoder, payload = load_encoder(args.model, args.device, return_payload=True)
+    res = {"format": "mobileclip-kd-eval", "format_version": 1, "model": encoder_label(encoder),
+           "source": str(args.model), "kind": "student" if payload is not None else "teacher",
+           "settings": {"templates": sets, "limit": args.limit, "batch_size": args.batch_size,
+                        "device": str(args.device), "threads": torch.get_num_threads()},
+           "skipped": {}}
+    if getattr(encoder, "random_weights", False):
+        res["warning"] = "teacher has RANDOM weights: accuracy figures are meaningless"
+    if args.zeroshot:
+        zs = zero_shot_images(encoder, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
+        res["zeroshot"] = {"dataset": str(args.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
+                           "templates": {}}
+        for s in sets:
+            r = _zero_shot_scores(zs, s, progress)
+            res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates")}
+        res["skipped"]["zeroshot"] = zs.skipped
+    if args.retrieval:
+        r = retrieval(encoder, args.retrieval, args.batch_size, args.limit, args.workers, progress)
+        res["retrieval"] = {"dataset": str(args.retrieval), **r}
+        res["skipped"]["retrieval"] = r["skipped"]
+    if args.teacher:
+        teacher = load_encoder(args.teacher, args.device)
+        heads = kd_heads_from_checkpoint(payload) if payload is not None else None
+        tz = zero_shot_images(teacher, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
+        agree_set = "ensemble" if "ensemble" in sets else sets[0]
+        ag = _agreement_from(zs, tz, agree_set, heads, progress)
+        res["agreement"] = {"teacher": encoder_label(teacher), "templates": agree_set, **ag}
+    return res
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with cli_errors("mobileclip.eval"):
+        res = evaluate(args)
+        stream = sys.stderr if args.json == "-" else sys.stdout  # keep stdout pure JSON with --json -
+        print(results_table(res), file=stream)
+        if "warning" in res:
+            print(f"WARNING: {res['warning']}", file=stream)
+        if args.json:
+            _write_json(args.json, res)
+            if args.json != "-":
+                print(f"wrote {args.json}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
