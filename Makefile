@@ -19,6 +19,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m mobileclip.demo
+	# last step: the benchmark report on the demo artifacts (small repeats/limits; prints its summary)
+	$(PY) -m benchmarks.report --student .cache/demo/student.pt --teacher .cache/demo/teacher \
+	    --export .cache/demo/export --zeroshot .cache/demo/data/classes/test \
+	    --retrieval .cache/demo/data/captions_test.csv --templates single --runtimes eager,executorch,litert \
+	    --threads 1 --repeats 5 --warmup 1 --limit 200 --retrieval-limit 50 --out .cache/demo/report
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
