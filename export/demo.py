@@ -1,0 +1,112 @@
+"""``make demo`` export stage: the demo student to ExecuTorch, Core ML and LiteRT, fp32 and int8.
+
+    python -m export.demo [--student .cache/demo/student.pt] [--out .cache/demo/export]
+
+Runs ``python -m export.<backend>`` for every backend and quantisation into one folder (one manifest),
+then prints the verification table of everything in the manifest and the int8/fp32 size ratios.
+A missing backend package is reported and skipped; an export that misses its verification threshold is
+reported (``pass = NO``) and makes the exit code 1 with ``--strict``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import torch
+
+from mobileclip import create_model, save_checkpoint
+from mobileclip.errors import BackendMissingError, cli_errors
+
+from .common import (VerificationError, export_checkpoint, load_eval_data, read_manifest, recalibrate_batchnorm,
+                     verification_table)
+
+BACKENDS = ("executorch", "coreml", "tflite")
+
+
+def make_bn_calibrated_student(path, model_name: str, seed: int = 0) -> Path:
+    """A randomly initialised student whose BatchNorm statistics are re-estimated on the default
+    calibration images (so its image features do not collapse), saved as a checkpoint."""
+    torch.manual_seed(seed)
+    model = create_model(model_name)
+    data = load_eval_data(model.preprocess_cfg, n_calib=64)
+    recalibrate_batchnorm(model, data.calib_images)
+    model.eval()
+    return save_checkpoint(model, path, extra={"note": "random init + BatchNorm re-estimated (export.demo); untrained"})
+
+
+def size_ratios(manifest: dict) -> list[list]:
+    by = {(m["backend"], m["tower"], m["quantization"]): m["size_bytes"] for m in manifest["models"]}
+    rows = []
+    for (b, t, q), size in sorted(by.items()):
+        if q == "int8" and (b, t, "fp32") in by:
+            rows.append([b, t, f"{by[(b, t, 'fp32')] / 2**20:.2f}", f"{size / 2**20:.2f}",
+                         f"{size / by[(b, t, 'fp32')]:.1%}"])
+    return rows
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m export.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--student", default=".cache/demo/student.pt", help="checkpoint to export (default: %(default)s)")
+    p.add_argument("--out", default=".cache/demo/export", help="export folder (default: %(default)s)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: %(default)s)")
+    p.add_argument("--quantize", default="none,int8", help="comma-separated of none,int8 (default: %(default)s)")
+    p.add_argument("--towers", default="image,text", help="comma-separated (default: %(default)s)")
+    p.add_argument("--create-missing", metavar="MODEL", default=None,
+                   help="if --student does not exist, create a BN-calibrated random-init MODEL there (untrained: "
+                        "int8 figures of such a model are not representative; see README)")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any export misses its threshold")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with cli_errors("export.demo"):
+        return run(args)
+
+
+def run(args) -> int:
+    student, out = Path(args.student), Path(args.out)
+    if not student.exists() and args.create_missing:
+        print(f"NOTE: {student} does not exist; creating an UNTRAINED {args.create_missing} student "
+              f"(random init, BatchNorm statistics re-estimated) to export")
+        make_bn_calibrated_student(student, args.create_missing)
+    failures, skipped = [], []
+    towers = [t for t in args.towers.split(",") if t]
+    for name in [b for b in args.backends.split(",") if b]:
+        backend = importlib.import_module(f"export.{name}").BACKEND
+        for q in [q for q in args.quantize.split(",") if q]:
+            print(f"\n=== export.{name} {student} --quantize {q} --out {out}")
+            try:
+                export_checkpoint(backend, student, out, quantize=q, towers=towers)
+            except BackendMissingError as e:
+                print(f"SKIPPED {name}: {e}")
+                skipped.append(name)
+                break
+            except VerificationError as e:
+                print(f"THRESHOLD MISSED: {e}")
+                failures.append(str(e))
+    manifest = read_manifest(out)
+    from tabulate import tabulate
+
+    print(f"\nVerification of everything in {out}/manifest.json (same images and captions for every backend):\n")
+    print(verification_table(manifest["models"]))
+    rows = size_ratios(manifest)
+    if rows:
+        print("\nint8 vs fp32 file size:\n")
+        print(tabulate(rows, headers=["backend", "tower", "fp32 MiB", "int8 MiB", "int8/fp32"], tablefmt="github",
+                       disable_numparse=True))
+    if skipped:
+        print(f"\nskipped (package missing): {', '.join(skipped)}")
+    if failures:
+        print(f"\n{len(failures)} export(s) missed a verification threshold (files and manifest entries are written, "
+              f"marked passed=false):\n  " + "\n  ".join(failures))
+        if args.strict:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The shared export pipeline with a stand-in backend (fast): manifest, schema, errors, threshold failure."""
+from __future__ import annotations
+
+import enum
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from export.common import (Backend, Lowered, Thresholds, VerificationError, atomic_write_bytes, export_checkpoint,
+                           read_manifest, schema_path)
+from mobileclip import get_tokenizer
+from mobileclip.errors import BackendMissingError
+
+from export_helpers import tiny_student  # noqa: F401  (fixture)
+
+
+class FakeBackend(Backend):
+    """Writes the tower's TorchScript; its embedder adds ``noise`` to the PyTorch output."""
+
+    name = "executorch"  # a name the schema accepts
+    suffix = ".pt2"
+    Recipe = enum.Enum("Recipe", {"PLAIN": "plain"}, type=str)
+
+    def __init__(self, noise=0.0):
+        self.noise = noise
+
+    def default_recipe(self, tower, quantization):
+        return self.Recipe.PLAIN
+
+    def export(self, module, example, tower, quantization, recipe, calib, path):
+        atomic_write_bytes(path, b"stand-in model " + tower.encode())
+        return Lowered(info={"fake": True})
+
+    def embedder(self, path, tower, module, lowered):
+        gen = torch.Generator().manual_seed(0)
+
+        def fn(x):
+            with torch.no_grad():
+                y = module(x)
+            return (y + self.noise * torch.randn(y.shape, generator=gen)).numpy()
+
+        return fn, "stand-in"
+
+
+def test_manifest_schema_tokenizer_and_merge(tiny_student, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    out = tmp_path / "exp"
+    export_checkpoint(FakeBackend(), tiny_student, out, quantize="none", towers=["image", "text"])
+    manifest = export_checkpoint(FakeBackend(noise=1e-4), tiny_student, out, quantize="int8", towers=["text"])
+    jsonschema.validate(manifest, json.loads(schema_path().read_text()))
+    assert read_manifest(out) == manifest
+    keys = [(m["tower"], m["quantization"]) for m in manifest["models"]]
+    assert keys == [("image", "fp32"), ("text", "fp32"), ("text", "int8")]  # merged, sorted
+    text = [m for m in manifest["models"] if m["tower"] == "text"][0]
+    assert text["inputs"] == [{"name": "input_ids", "shape": [1, 77], "dtype": "int32"}]
+    assert text["outputs"] == [{"name": "embedding", "shape": [1, 32], "dtype": "float32"}]
+    assert manifest["preprocess"]["image_size"] == 32 and manifest["preprocess"]["resize"] == "shortest_side"
+    assert manifest["tokenizer"]["eot_token_id"] == 49407 and manifest["embed_dim"] == 32
+    assert abs(manifest["logit_scale"] - 1 / 0.07) < 1e-3
+    import hashlib
+    assert manifest["source_checkpoint"]["sha256"] == hashlib.sha256(tiny_student.read_bytes()).hexdigest()
+    vocab = json.loads((out / manifest["tokenizer"]["vocab"]).read_text())
+    assert vocab["<|endoftext|>"] == 49407 and len(vocab) == get_tokenizer().vocab_size
+    # re-export replaces the same (backend, tower, quantization) instead of appending
+    again = export_checkpoint(FakeBackend(), tiny_student, out, quantize="none", towers=["text"])
+    assert len(again["models"]) == 3
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    bad = dict(manifest, embed_dim="32")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, json.loads(schema_path().read_text()))
+
+
+def test_threshold_failure_names_tower_and_backend(tiny_student, tmp_path):
+    with pytest.raises(VerificationError, match=r"executorch text tower \(int8\).*cosine_min"):
+        export_checkpoint(FakeBackend(noise=0.5), tiny_student, tmp_path, quantize="int8", towers=["text"])
+    # the files and the failed verification are still recorded for inspection
+    (m,) = read_manifest(tmp_path)["models"]
+    assert m["verification"]["passed"] is False
+    # a strict fp32 threshold fails a tiny perturbation too
+    with pytest.raises(VerificationError, match="image tower"):
+        export_checkpoint(FakeBackend(noise=1e-3), tiny_student, tmp_path, quantize="none", towers=["image"],
+                          thresholds=Thresholds(fp32_cosine=0.9999999))
+
+
+def test_cli_threshold_failure_exits_nonzero(tiny_student, tmp_path, capsys, monkeypatch):
+    import export.tflite as tfl
+    monkeypatch.setattr(tfl, "BACKEND", FakeBackend(noise=0.5))
+    monkeypatch.setattr(FakeBackend, "name", "tflite")
+    with pytest.raises(SystemExit) as e:
+        tfl.main([str(tiny_student), "--out", str(tmp_path), "--towers", "text", "--quantize", "int8"])
+    assert e.value.code != 0
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # progress bars above it go to stderr too
+    assert last.startswith("export.tflite: error: verification failed") and "tflite text tower (int8)" in last
+
+
+@pytest.mark.parametrize("backend", ["executorch", "coreml", "tflite"])
+def test_corrupt_checkpoint_one_line_error(backend, tmp_path, capsys):
+    import importlib
+    ckpt = tmp_path / "broken.pt"
+    ckpt.write_bytes(b"\x80\x02 definitely not a checkpoint")
+    mod = importlib.import_module(f"export.{backend}")
+    if backend == "coreml":
+        pytest.importorskip("coremltools")
+    with pytest.raises(SystemExit) as e:
+        mod.main([str(ckpt), "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a readable checkpoint" in err and f"export.{backend}" in err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("backend,package", [("executorch", "executorch"), ("coreml", "coremltools"),
+                                             ("tflite", "litert_torch")])
+def test_missing_backend_package_one_line_error(backend, package, tiny_student, tmp_path, capsys, monkeypatch):
+    import builtins
+    import importlib
+    mod = importlib.import_module(f"export.{backend}")
+    real_import = builtins.__import__
+    real_import_module = importlib.import_module
+
+    def fake_import(name, *args, **kw):
+        if name == package or name.startswith(package + "."):
+            raise ImportError(f"No module named '{package}'")
+        return real_import(name, *args, **kw)
+
+    def fake_import_module(name, *args, **kw):
+        if name == package or name.startswith(package + "."):
+            raise ImportError(f"No module named '{package}'")
+        return real_import_module(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(importlib, "import_module", fake_import_module)
+    for m in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+        monkeypatch.delitem(sys.modules, m)
+    with pytest.raises(SystemExit) as e:
+        mod.main([str(tiny_student), "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and package in err and "install" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_options_are_clear(tiny_student, tmp_path):
+    from export.common import ExportError
+    from export.executorch import BACKEND
+    with pytest.raises(ExportError, match="unknown tower"):
+        export_checkpoint(BACKEND, tiny_student, tmp_path, towers=["audio"])
+    with pytest.raises(ExportError, match="text tower's attention"):
+        export_checkpoint(BACKEND, tiny_student, tmp_path, quantize="int8", recipe="xnnpack-int8-static",
+                          towers=["text"])
+    with pytest.raises(ExportError, match="unknown executorch recipe"):
+        export_checkpoint(BACKEND, tiny_student, tmp_path, recipe="fp64")
+
+
+def test_int8_embedding_matches_weights():
+    from export.common import Int8RowwiseEmbedding
+    w = torch.randn(100, 16) * 0.02
+    emb = Int8RowwiseEmbedding(w)
+    ids = torch.tensor([[0, 5, 99]], dtype=torch.int32)
+    got = emb(ids)
+    assert got.shape == (1, 3, 16) and emb.qweight.dtype == torch.int8
+    assert (got[0] - w[[0, 5, 99]]).abs().max() <= w.abs().max() / 127 / 2 + 1e-7
+
+
+def test_bn_recalibration_unfolds_collapsed_features():
+    from export.common import load_eval_data, recalibrate_batchnorm
+    from mobileclip import create_model
+    torch.manual_seed(0)
+    m = create_model("tiny-lsra-light").eval()
+    d = load_eval_data(m.preprocess_cfg, n_calib=16, per_class=1)
+    with torch.no_grad():
+        before = (lambda e: (e @ e.T).mean().item())(m.encode_image(d.images))
+        recalibrate_batchnorm(m, d.calib_images)
+        after = (lambda e: (e @ e.T).mean().item())(m.encode_image(d.images))
+    assert after < before and after < 0.9 and not m.training
+    assert np.isfinite(after)
+
+
+def test_runtime_errors(tmp_path):
+    from export.runtime import list_exported, load_exported
+    from mobileclip import MobileClipError
+    with pytest.raises(MobileClipError, match="no export manifest"):
+        list_exported(tmp_path)
+    with pytest.raises(MobileClipError, match="unknown backend"):
+        load_exported(tmp_path, "onnx")
+    if sys.platform != "darwin":
+        (tmp_path / "manifest.json").write_text("{}")
+        with pytest.raises(MobileClipError):
+            load_exported(tmp_path, "coreml")
+
+
+def test_coreml_runtime_needs_macos(tiny_student, tmp_path):
+    if sys.platform == "darwin":
+        pytest.skip("macOS runs Core ML")
+    from export.runtime import load_exported
+    export_checkpoint(_named("coreml"), tiny_student, tmp_path, towers=["text"])
+    with pytest.raises(BackendMissingError, match="macOS"):
+        load_exported(tmp_path, "coreml", "fp32")
+
+
+def _named(name):
+    b = FakeBackend()
+    b.name = name
+    return b
