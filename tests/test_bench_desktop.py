@@ -109,7 +109,7 @@ def test_latency_torch_compile(tmp_path):
 def test_accuracy_tiny(tiny_student, tiny_teacher_dir, synth, tmp_path):
     res = A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"),
                   "--retrieval", str(synth / "captions_test.csv"), "--templates", "single", "--no-progress",
-                  "--export", str(tmp_path / "no-export"), "--out", str(tmp_path)])
+                  "--out", str(tmp_path)])
     teacher, student = res["results"][:2]
     assert teacher["kind"] == "teacher" and student["kind"] == "student"
     assert teacher["zeroshot"]["n"] == student["zeroshot"]["n"] == 24  # same images for everyone
@@ -126,3 +126,7 @@ def test_accuracy_errors(tiny_student, tiny_teacher_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         A.main([str(tmp_path / "x.pt"), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path)])
     assert "benchmarks.accuracy: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path),
+                "--no-retrieval", "--export", str(tmp_path / "no-export")])
+    assert "no export manifest" in capsys.readouterr().err
