@@ -127,6 +127,11 @@ def plot_size_accuracy(results: dict, path: Path) -> Path:
         ax.annotate(f"{r['kind']} {r['runtime']} {r['precision']}", (size / 2**20, 100 * r["zeroshot"]["top1"]),
                     textcoords="offset points", xytext=(5, 5), fontsize=8)
     ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.margins(x=0.25, y=0.15)
     ax.set_xlabel("model size, both towers (MiB; fp32 = params x 4, exported = file sizes)")
     ax.set_ylabel("zero-shot top-1 (%)")
     n = acc["results"][0]["zeroshot"]["n"]
