@@ -22,6 +22,11 @@ demo: $(STAMP)
 	$(PY) -m mobileclip.demo_train
 	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table
 	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export
+	# last step: the benchmark report on the demo artifacts (small repeats/limits; prints its summary)
+	$(PY) -m benchmarks.report --student .cache/demo/student.pt --teacher .cache/demo/teacher \
+	    --export .cache/demo/export --zeroshot .cache/demo/data/classes/test \
+	    --retrieval .cache/demo/data/captions_test.csv --templates single --runtimes eager,executorch,litert \
+	    --threads 1 --repeats 5 --warmup 1 --limit 200 --retrieval-limit 50 --out .cache/demo/report
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -1,0 +1,117 @@
+"""Shared bits of the benchmark CLIs: machine description, model loading, atomic JSON/Markdown output."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from mobileclip import (MobileClipError, RANDOM_VIT_B_32, create_model, list_models, load_checkpoint,
+                        load_teacher)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_info(**extra) -> dict:
+    """What every output states beside its numbers (extra: threads, repeats, warmup, ...)."""
+    info = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads_default": torch.get_num_threads(),
+        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    info.update(extra)
+    return info
+
+
+def machine_line(info: dict) -> str:
+    keys = [k for k in ("threads", "repeats", "warmup", "limit") if k in info]
+    more = "".join(f", {k} {info[k]}" for k in keys)
+    return (f"Machine: {info['cpu']}, {info['cores']} cores, {info['platform']}, torch {info['torch']}{more}; "
+            f"measured {info['date_utc']}.")
+
+
+def load_student(spec: str):
+    """A student from a registry name (random init, labelled so) or a ``.pt`` checkpoint.
+
+    Returns ``(model, label, trained)``: ``trained`` is False for a freshly initialised registry config.
+    """
+    if spec in list_models():
+        torch.manual_seed(0)
+        return create_model(spec).eval(), f"{spec} (untrained init)", False
+    if os.path.exists(spec) or spec.endswith(".pt"):
+        model = load_checkpoint(spec).eval()
+        return model, f"{model.config.get('name', 'student')} ({Path(spec).name})", True
+    raise MobileClipError(f"student {spec!r} is neither a config ({', '.join(list_models())}) nor a checkpoint file")
+
+
+def load_teacher_spec(spec: str):
+    """``load_teacher`` with its warnings kept quiet (the label says RANDOM WEIGHTS where it applies)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_teacher(spec)
+
+
+def split_list(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]:
+    """Write the JSON result and its Markdown rendering (each atomically); returns the written paths."""
+    written = []
+    if json_path:
+        written.append(atomic_write(json_path, json.dumps(result, indent=2, default=_jsonable) + "\n"))
+    if md_path:
+        written.append(atomic_write(md_path, markdown if markdown.endswith("\n") else markdown + "\n"))
+    return written
+
+
+def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
+    """``--out DIR`` gives DIR/stem.json + DIR/stem.md unless explicit paths are given."""
+    if out_dir:
+        json_path = json_path or str(Path(out_dir) / f"{stem}.json")
+        md_path = md_path or str(Path(out_dir) / f"{stem}.md")
+    return json_path, md_path
+
+
+def _jsonable(o):
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_model", "default_paths", "load_student", "load_teacher_spec",
+           "machine_info", "machine_line", "split_list", "write_outputs"]

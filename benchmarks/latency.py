@@ -1,0 +1,374 @@
+"""Latency of the image and text towers, students vs the teacher, in every runtime available here.
+
+Runtimes: PyTorch eager, ``torch.compile`` (inductor; recorded as skipped with the reason when it fails),
+ExecuTorch Python runtime and LiteRT interpreter (the models listed in an export folder's
+``manifest.json``, ``--export DIR``), Core ML (macOS only; skipped with the reason elsewhere).
+Precision: fp32 for the PyTorch models, fp32 and int8 for exported ones (as listed in the manifest).
+
+Method: batch 1; each configuration is warmed up, then the timed runs are interleaved round-robin
+(repeat r runs every configuration once, starting at a rotating offset) so background noise hits all
+configurations alike; threads are fixed per pass (``--threads 1,all``: torch.set_num_threads, the
+ExecuTorch threadpool size, the LiteRT interpreter's num_threads). Reported: median, IQR, min, max.
+Speed-ups are computed against the teacher measured in the same run: the teacher image/text tower in
+PyTorch eager (the reference) and the teacher in the same runtime where it exists.
+
+Example:
+  python -m benchmarks.latency --students mnv3l-lsra-512 --teacher vit-b-32-random --repeats 30 --out .cache/bench
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tabulate import tabulate
+
+from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
+from mobileclip.errors import cli_errors
+
+from .common import (RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
+                     split_list, write_outputs)
+
+PROG = "python -m benchmarks.latency"
+RUNTIMES = ("eager", "compile", "executorch", "litert", "coreml")
+GOALS = {"image_best_vs_teacher_eager": 25.0, "image_same_runtime": 12.0, "text_same_runtime": 5.0}
+
+
+@dataclass
+class Case:
+    model: str          # label
+    role: str           # student | teacher
+    tower: str          # image | text
+    runtime: str
+    precision: str
+    make: Callable[[int], Callable[[], object]]  # threads -> zero-arg callable running one inference
+    times_ms: dict = field(default_factory=dict)  # threads -> list[ms]
+
+    @property
+    def key(self):
+        return (self.model, self.tower, self.runtime, self.precision)
+
+
+def sample_inputs(image_size: int):
+    image = torch.randn(1, 3, image_size, image_size, generator=torch.Generator().manual_seed(0))
+    ids = get_tokenizer()(["a photo of a dog."])
+    return image, ids
+
+
+# ----------------------------------------------------------------------------------------------- PyTorch
+def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[Case]:
+    image, ids = sample_inputs(model.preprocess_cfg["image_size"])
+    towers = {"image": (model.encode_image, image), "text": (model.encode_text, ids)}
+    cases = []
+    for tower, (fn, x) in towers.items():
+        def eager(threads, fn=fn, x=x):
+            return lambda: fn(x)
+        if "eager" in runtimes:
+            cases.append(Case(label, role, tower, "eager", "fp32", eager))
+        if "compile" in runtimes:
+            try:
+                compiled = torch.compile(fn)
+                with torch.no_grad():
+                    compiled(x)  # compiles now, so a failure is reported here and not mid-measurement
+            except Exception as e:  # inductor needs a C++ toolchain; any failure -> skipped with the reason
+                skipped.append({"model": label, "tower": tower, "runtime": "compile", "precision": "fp32",
+                                "reason": f"torch.compile failed: {type(e).__name__}: {_first_line(e)}"})
+                continue
+            cases.append(Case(label, role, tower, "compile", "fp32",
+                              lambda threads, c=compiled, x=x: (lambda: c(x))))
+    return cases
+
+
+# --------------------------------------------------------------------------------------- exported models
+def _input_for(entry: dict, image_size: int):
+    image, ids = sample_inputs(image_size)
+    if entry["tower"] == "image":
+        shape = entry.get("inputs", [{}])[0].get("shape") or list(image.shape)
+        return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    return ids.to(torch.int32 if entry.get("inputs", [{}])[0].get("dtype", "int32") == "int32" else torch.int64)
+
+
+def executorch_case(path: Path, entry: dict, x: torch.Tensor):
+    from executorch.extension.pybindings import portable_lib
+    from executorch.runtime import Runtime
+
+    def make(threads=None):
+        # XNNPACK's threadpool size. In executorch 1.5 ``_unsafe_reset_threadpool`` aborts the process when
+        # the pool was never used or already has that size, and delegates loaded before a reset keep a
+        # dangling pool (segfault). So: the pool is only resized on a change, after every earlier program
+        # was released (measure() drops them first), and the program is loaded afresh after the resize.
+        if threads is not None and portable_lib._threadpool_get_thread_count() != threads:
+            portable_lib._unsafe_reset_threadpool(threads)
+        method = Runtime.get().load_program(path).load_method("forward")
+        return lambda: method.execute([x])
+    return make
+
+
+def litert_case(path: Path, entry: dict, x: torch.Tensor):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from tflite_runtime.interpreter import Interpreter  # noqa: F401  (the older wheel name)
+    arr = x.numpy()
+
+    def make(threads=None):
+        it = Interpreter(model_path=str(path), num_threads=threads)
+        it.allocate_tensors()
+        inp, out = it.get_input_details()[0], it.get_output_details()[0]
+        data = arr.astype(inp["dtype"])
+
+        def run():
+            it.set_tensor(inp["index"], data)
+            it.invoke()
+            return it.get_tensor(out["index"])
+        return run
+    return make
+
+
+def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
+    import json
+
+    manifest_path = Path(export_dir) / "manifest.json"
+    if not manifest_path.is_file():
+        raise MobileClipError(f"no export manifest at {manifest_path} (run python -m export.executorch|tflite first)")
+    manifest = json.loads(manifest_path.read_text())
+    src = manifest.get("source_checkpoint", {})
+    label = f"{src.get('model_name', 'student')} ({src.get('file', 'exported')})"
+    image_size = manifest.get("preprocess", {}).get("image_size", 224)
+    cases = []
+    for entry in manifest.get("models", []):
+        backend = "litert" if entry["backend"] in ("tflite", "litert") else entry["backend"]
+        if backend not in runtimes:
+            continue
+        path = manifest_path.parent / entry["file"]
+        what = {"model": label, "tower": entry["tower"], "runtime": backend, "precision": entry["quantization"]}
+        if backend == "coreml" and sys.platform != "darwin":
+            skipped.append({**what, "reason": "Core ML runs only on macOS (coremltools cannot predict on Linux)"})
+            continue
+        if not path.is_file():
+            skipped.append({**what, "reason": f"file listed in the manifest is missing: {path}"})
+            continue
+        x = _input_for(entry, image_size)
+        try:
+            if backend == "executorch":
+                make = executorch_case(path, entry, x)
+            elif backend == "litert":
+                make = litert_case(path, entry, x)
+            elif backend == "coreml":
+                make = coreml_case(path, entry, x)
+            else:
+                skipped.append({**what, "reason": f"unknown backend {entry['backend']!r}"})
+                continue
+            make()()  # load + one run now (current pool size): a broken file is reported here, not mid-measurement
+        except Exception as e:
+            skipped.append({**what, "reason": f"could not run: {type(e).__name__}: {_first_line(e)}"})
+            continue
+        cases.append(Case(label, "student", entry["tower"], backend, entry["quantization"], make))
+    return cases
+
+
+def coreml_case(path: Path, entry: dict, x: torch.Tensor):  # pragma: no cover - macOS only
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(path))
+    name = entry.get("inputs", [{}])[0].get("name", "image" if entry["tower"] == "image" else "input_ids")
+    feed = {name: x.numpy()}
+    return lambda threads=None: (lambda: model.predict(feed))
+
+
+# ------------------------------------------------------------------------------------------ measuring
+def measure(cases: list[Case], threads_list: list[int], warmup: int, repeats: int, progress: bool = True):
+    from tqdm import tqdm
+
+    import gc
+
+    runs = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        runs = None
+        gc.collect()  # release the previous pass's runtimes before any is rebuilt for a new thread count
+        runs = [c.make(threads) for c in cases]
+        with torch.no_grad():
+            for run in runs:
+                for _ in range(warmup):
+                    run()
+            for c in cases:
+                c.times_ms[threads] = []
+            bar = tqdm(range(repeats), desc=f"latency ({threads} thread{'s' * (threads > 1)})",
+                       disable=not progress, file=sys.stderr)
+            for r in bar:
+                n = len(cases)
+                for j in range(n):  # round-robin with a rotating start: noise hits every configuration alike
+                    i = (r + j) % n
+                    t0 = time.perf_counter_ns()
+                    runs[i]()
+                    cases[i].times_ms[threads].append((time.perf_counter_ns() - t0) / 1e6)
+
+
+def stats(ms: list[float]) -> dict:
+    q = statistics.quantiles(ms, n=4, method="inclusive") if len(ms) > 1 else [ms[0]] * 3
+    return {"median_ms": statistics.median(ms), "q1_ms": q[0], "q3_ms": q[2], "iqr_ms": q[2] - q[0],
+            "min_ms": min(ms), "max_ms": max(ms), "mean_ms": statistics.fmean(ms), "n": len(ms)}
+
+
+def summarise(cases: list[Case], threads_list: list[int]) -> tuple[list[dict], list[dict]]:
+    rows = []
+    for c in cases:
+        for t in threads_list:
+            rows.append({"model": c.model, "role": c.role, "tower": c.tower, "runtime": c.runtime,
+                         "precision": c.precision, "threads": t, **stats(c.times_ms[t]), "times_ms": c.times_ms[t]})
+    teacher = {(r["tower"], r["runtime"], r["precision"], r["threads"]): r for r in rows if r["role"] == "teacher"}
+    for r in rows:
+        if r["role"] != "student":
+            continue
+        ref = teacher.get((r["tower"], "eager", "fp32", r["threads"]))
+        same = teacher.get((r["tower"], r["runtime"], r["precision"], r["threads"]))
+        r["speedup_vs_teacher_eager"] = ref["median_ms"] / r["median_ms"] if ref else None
+        r["speedup_vs_teacher_same_runtime"] = same["median_ms"] / r["median_ms"] if same else None
+    goals = []
+    for model in sorted({r["model"] for r in rows if r["role"] == "student"}):
+        for t in threads_list:
+            mine = [r for r in rows if r["model"] == model and r["threads"] == t]
+            img = [r for r in mine if r["tower"] == "image" and r["speedup_vs_teacher_eager"]]
+            if img:
+                best = max(img, key=lambda r: r["speedup_vs_teacher_eager"])
+                goals.append(_goal(model, t, "image, best runtime vs teacher image in PyTorch eager",
+                                   best["speedup_vs_teacher_eager"], GOALS["image_best_vs_teacher_eager"],
+                                   f"{best['runtime']} {best['precision']}"))
+            for tower, key in (("image", "image_same_runtime"), ("text", "text_same_runtime")):
+                same = [r for r in mine if r["tower"] == tower and r["speedup_vs_teacher_same_runtime"]]
+                if same:
+                    best = max(same, key=lambda r: r["speedup_vs_teacher_same_runtime"])
+                    goals.append(_goal(model, t, f"{tower}, same runtime as the teacher",
+                                       best["speedup_vs_teacher_same_runtime"], GOALS[key],
+                                       f"{best['runtime']} {best['precision']}"))
+    return rows, goals
+
+
+def _goal(model, threads, what, value, target, runtime):
+    return {"model": model, "threads": threads, "goal": what, "speedup": value, "target": target,
+            "met": value >= target, "runtime": runtime}
+
+
+def run(args) -> dict:
+    runtimes = split_list(args.runtimes)
+    bad = [r for r in runtimes if r not in RUNTIMES]
+    if bad:
+        raise MobileClipError(f"unknown runtime(s) {', '.join(bad)}; choose from {', '.join(RUNTIMES)}")
+    if args.repeats < 1 or args.warmup < 0:
+        raise MobileClipError("--repeats must be >= 1 and --warmup >= 0")
+    threads_list = parse_threads(args.threads)
+    skipped, cases = [], []
+    if args.teacher:
+        teacher = load_teacher_spec(args.teacher)
+        cases += torch_cases(teacher, teacher.label, "teacher", runtimes, skipped)
+    for spec in split_list(args.students):
+        model, label, _ = load_student(spec)
+        cases += torch_cases(model, label, "student", runtimes, skipped)
+    if args.export:
+        cases += exported_cases(args.export, runtimes, skipped)
+    elif any(r in runtimes for r in ("executorch", "litert", "coreml")) and not args.quiet_skips:
+        for r in ("executorch", "litert", "coreml"):
+            if r in runtimes:
+                skipped.append({"model": "-", "tower": "-", "runtime": r, "precision": "-",
+                                "reason": "no --export DIR given (exported models are measured from a manifest)"})
+    if "coreml" in runtimes and sys.platform != "darwin" and not any(s["runtime"] == "coreml" for s in skipped):
+        skipped.append({"model": "-", "tower": "-", "runtime": "coreml", "precision": "-",
+                        "reason": "Core ML runs only on macOS"})
+    if not cases:
+        raise MobileClipError("nothing to measure: no model/runtime combination could run "
+                              + "; ".join(s["reason"] for s in skipped[:3]))
+    measure(cases, threads_list, args.warmup, args.repeats, progress=not args.no_progress)
+    rows, goals = summarise(cases, threads_list)
+    teacher_label = next((c.model for c in cases if c.role == "teacher"), None)
+    return {"benchmark": "latency",
+            "machine": machine_info(threads=threads_list, repeats=args.repeats, warmup=args.warmup,
+                                    batch=1, interleaved="round-robin, rotating start"),
+            "teacher": teacher_label, "reference": "teacher tower in PyTorch eager fp32, same thread count",
+            "results": rows, "skipped": skipped, "goals": goals}
+
+
+def parse_threads(value: str) -> list[int]:
+    out = []
+    for t in split_list(value):
+        n = os.cpu_count() if t == "all" else int(t) if t.isdigit() else None
+        if not n:
+            raise MobileClipError(f"bad --threads entry {t!r}: a positive number or 'all'")
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def to_markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = ["# Latency (batch 1)", ""]
+    for t in m["threads"]:
+        rows = []
+        for r in [r for r in result["results"] if r["threads"] == t]:
+            sp = lambda v: f"{v:.1f}x" if v else "—"  # noqa: E731
+            rows.append([f"{r['role']}: {r['model']}", r["tower"], r["runtime"], r["precision"], r["median_ms"],
+                         r["iqr_ms"], r["min_ms"], sp(r.get("speedup_vs_teacher_eager")) if r["role"] == "student"
+                         else "ref" if r["runtime"] == "eager" else "—",
+                         sp(r.get("speedup_vs_teacher_same_runtime")) if r["role"] == "student" else "—"])
+        lines += [f"## {t} thread{'s' * (t > 1)}", "",
+                  tabulate(rows, headers=["model", "tower", "runtime", "precision", "median (ms)", "IQR (ms)",
+                                          "min (ms)", "speed-up vs teacher eager", "vs teacher same runtime"],
+                           floatfmt=".2f", tablefmt="github"), ""]
+    if result["goals"]:
+        rows = [[g["model"], g["threads"], g["goal"], g["runtime"], f"{g['speedup']:.1f}x", f">= {g['target']:g}x",
+                 "met" if g["met"] else "NOT met"] for g in result["goals"]]
+        lines += ["## Goals", "", tabulate(rows, headers=["student", "threads", "goal", "student runtime",
+                                                          "measured", "target", ""], tablefmt="github"), ""]
+    if result["skipped"]:
+        lines += ["## Skipped", ""] + [f"- {s['runtime']} {s['precision']} {s['model']} {s['tower']}: {s['reason']}"
+                                       for s in result["skipped"]] + [""]
+    lines += [f"Teacher: {result['teacher']}. Reference: {result['reference']}.",
+              f"Method: {m['warmup']} warm-up runs per configuration, {m['repeats']} timed repeats interleaved "
+              f"({m['interleaved']}).", machine_line(m)]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--students", default=DEFAULT_MODEL,
+                   help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
+    p.add_argument("--teacher", default=RANDOM_VIT_B_32,
+                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    p.add_argument("--export", default=None, help="export folder with manifest.json (ExecuTorch/LiteRT/Core ML models)")
+    p.add_argument("--runtimes", default="eager,compile,executorch,litert,coreml",
+                   help=f"comma-separated subset of {','.join(RUNTIMES)} (default: all)")
+    p.add_argument("--threads", default="1,all", help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="warm-up runs per configuration and thread count (default: 3)")
+    p.add_argument("--repeats", type=int, default=20, help="timed runs per configuration and thread count (default: 20)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet-skips", action="store_true", help="don't list exported runtimes as skipped when no --export")
+    p.add_argument("--out", default=None, help="folder for latency.json + latency.md")
+    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
+    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with cli_errors("benchmarks.latency"):
+        result = run(args)
+        md = to_markdown(result)
+        print(md)
+        for path in write_outputs(result, md, *default_paths(args.out, "latency", args.json, args.md)):
+            print(f"wrote {path}")
+    return result
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0][:300] if s else "no message"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""benchmarks.params / latency / accuracy on tiny configs: real measurements, checked for shape and sanity."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import mobileclip  # noqa: F401  (before torchvision)
+from mobileclip import create_model, save_checkpoint
+
+from benchmarks import accuracy as A
+from benchmarks import latency as L
+from benchmarks import params as P
+
+
+@pytest.fixture(scope="module")
+def tiny_student(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("student") / "tiny.pt"
+    save_checkpoint(create_model("tiny-lsra-light"), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from mobileclip.data import write_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("synth") / "data"
+    write_synthetic_dataset(out, n_train=8, n_test=24, size=32, seed=0)
+    return out
+
+
+@pytest.mark.parametrize("cli", [P, L, A])
+def test_help(cli, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.parse_args(["--help"])
+    assert e.value.code == 0 and "--out" in capsys.readouterr().out
+
+
+def test_params_tiny(tiny_student, tiny_teacher_dir, tmp_path):
+    res = P.main(["--students", f"tiny-lsra-light,{tiny_student}", "--teacher", str(tiny_teacher_dir),
+                  "--out", str(tmp_path)])
+    teacher, reg, ckpt = res["models"]
+    model = create_model("tiny-lsra-light")
+    assert reg["params"] == mobileclip.tower_parameters(model) == ckpt["params"]
+    # MobileNetV3 / transformer MACs are dominated by convs and matmuls: the counter must see them
+    assert reg["macs"]["image"] > 0 and reg["macs"]["text"] > 0 and teacher["macs"]["image"] > 0
+    # a ViT's patch-embedding conv alone is (32/8)^2 patches * 32 channels * 3*8*8 inputs MACs
+    assert teacher["macs"]["image"] >= 16 * 32 * 192
+    assert reg["vs_teacher"]["params_fraction"] == pytest.approx(reg["params"]["total"] / teacher["params"]["total"])
+    saved = json.loads((tmp_path / "params.json").read_text())
+    assert saved["machine"]["cpu"] and saved["models"][1]["label"].startswith("tiny-lsra-light")
+    assert "Parameters and MACs" in (tmp_path / "params.md").read_text()
+
+
+def test_params_export_sizes(tmp_path, tiny_teacher_dir):
+    (tmp_path / "executorch").mkdir()
+    for q, n in (("fp32", 4000), ("int8", 1000)):
+        (tmp_path / "executorch" / f"image_{q}.pte").write_bytes(b"\0" * n)
+    manifest = {"models": [{"backend": "executorch", "tower": "image", "quantization": q,
+                            "file": f"executorch/image_{q}.pte", "size_bytes": n} for q, n in (("fp32", 4000),
+                                                                                               ("int8", 1000))]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    res = P.main(["--students", "tiny-lsra-light", "--teacher", "", "--export", str(tmp_path), "--md",
+                  str(tmp_path / "p.md")])
+    assert [m["size_bytes"] for m in res["export"]["models"]] == [4000, 1000]
+    assert "int8 is 4.00x smaller than fp32" in (tmp_path / "p.md").read_text()
+
+
+def test_latency_tiny(tiny_teacher_dir, tmp_path):
+    res = L.main(["--students", "tiny-lsra-light", "--teacher", str(tiny_teacher_dir), "--runtimes",
+                  "eager,executorch,coreml", "--threads", "1,all", "--repeats", "4", "--warmup", "1",
+                  "--no-progress", "--out", str(tmp_path)])
+    rows = res["results"]
+    threads = sorted({1, __import__("os").cpu_count()})
+    assert len(rows) == 4 * len(threads)  # (teacher, student) x (image, text) x threads
+    for r in rows:
+        assert r["n"] == 4 and len(r["times_ms"]) == 4 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"]
+    s = next(r for r in rows if r["role"] == "student" and r["tower"] == "image" and r["threads"] == 1)
+    t = next(r for r in rows if r["role"] == "teacher" and r["tower"] == "image" and r["threads"] == 1)
+    assert s["speedup_vs_teacher_eager"] == pytest.approx(t["median_ms"] / s["median_ms"])
+    assert s["speedup_vs_teacher_same_runtime"] == s["speedup_vs_teacher_eager"]  # eager is the same runtime
+    assert {g["goal"] for g in res["goals"]} >= {"image, best runtime vs teacher image in PyTorch eager",
+                                                 "text, same runtime as the teacher"}
+    reasons = {s["runtime"]: s["reason"] for s in res["skipped"]}
+    assert "no --export DIR" in reasons["executorch"] and "macOS" in reasons["coreml"] or "export" in reasons["coreml"]
+    md = (tmp_path / "latency.md").read_text()
+    assert "speed-up vs teacher eager" in md and "AMD" in md or res["machine"]["cpu"] in md
+
+
+def test_latency_bad_input(capsys):
+    with pytest.raises(SystemExit) as e:
+        L.main(["--runtimes", "eager,tensorrt", "--teacher", ""])
+    assert e.value.code == 2 and "unknown runtime(s) tensorrt" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        L.main(["--threads", "0", "--teacher", ""])
+    assert "bad --threads" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_latency_torch_compile(tmp_path):
+    res = L.main(["--students", "tiny-lsra-light", "--teacher", "", "--runtimes", "eager,compile", "--threads", "1",
+                  "--repeats", "3", "--no-progress", "--json", str(tmp_path / "l.json")])
+    runtimes = {r["runtime"] for r in res["results"]} | {s["runtime"] for s in res["skipped"]}
+    assert runtimes == {"eager", "compile"}  # compile either measured or skipped with its reason
+
+
+def test_accuracy_tiny(tiny_student, tiny_teacher_dir, synth, tmp_path):
+    res = A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"),
+                  "--retrieval", str(synth / "captions_test.csv"), "--templates", "single", "--no-progress",
+                  "--out", str(tmp_path)])
+    teacher, student = res["results"][:2]
+    assert teacher["kind"] == "teacher" and student["kind"] == "student"
+    assert teacher["zeroshot"]["n"] == student["zeroshot"]["n"] == 24  # same images for everyone
+    assert 0 <= student["zeroshot"]["top1"] <= 1 and student["retrieval"]["n_images"] == 24
+    assert 0 <= student["agreement"]["top1_agreement"] <= 1 and student["agreement"]["space"]["image"] == "direct"
+    md = (tmp_path / "accuracy.md").read_text()
+    assert f"Teacher: **{teacher['model']}**" in md and "zero-shot top-1 %" in md
+
+
+def test_accuracy_errors(tiny_student, tiny_teacher_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path / "missing")])
+    assert "is not a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        A.main([str(tmp_path / "x.pt"), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path)])
+    assert "benchmarks.accuracy: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path),
+                "--no-retrieval", "--export", str(tmp_path / "no-export")])
+    assert "no export manifest" in capsys.readouterr().err
