@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._torchvision import import_torchvision
 from .errors import MobileClipError, cli_errors
 from .transform import CLIP_MEAN, CLIP_STD
 
@@ -187,7 +188,10 @@ def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path
             img_cases.append({"name": name, "file": f"images/{name}.png", "width": arr.shape[1],
                               "height": arr.shape[0], "mode": mode, "shape": list(tensor.shape),
                               "tensor": [float(v) for v in tensor.flatten().tolist()]})
-        _dump(tmp / "preprocess.json", {"preprocess": preprocess, "tolerance": 1e-5,
+        import PIL
+
+        _dump(tmp / "preprocess.json", {"preprocess": preprocess, "tolerance": 1e-5, "pillow_version": PIL.__version__,
+                                        "torchvision_version": import_torchvision().__version__,
                                         "note": "tensor = image_transform(preprocess)(PIL.Image.open(file)), "
                                                 "CHW float32 flattened",
                                         "cases": img_cases})
