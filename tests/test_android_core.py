@@ -7,7 +7,7 @@
 - ``aapt2`` (Debian's ``aapt`` package) compiles and links the app's resources and manifest against Debian's
   framework resources (``android-framework-res``), or an SDK's ``android.jar`` when ANDROID_HOME is set.
 - The app's Java sources (which need android.jar + the ExecuTorch/LiteRT AARs to compile) are syntax-checked
-  with javac's parser.
+  with javac's parser and type-checked against hand-written stubs of the APIs they use.
 """
 from __future__ import annotations
 
@@ -220,15 +220,18 @@ def _aapt2() -> str | None:
     return shutil.which("aapt2")
 
 
-def test_android_resources_aapt2(tmp_path):
-    """aapt2 compile + link of app/src/main/res and AndroidManifest.xml against the framework resources."""
+@pytest.fixture(scope="module")
+def aapt2_linked(tmp_path_factory) -> tuple[Path, Path, str]:
+    """aapt2 compile + link of app/src/main/res and AndroidManifest.xml against the framework resources.
+    Returns (generated R.java folder, linked resources APK, package name)."""
     if _aapt2() is None or _android_jar() is None:
         why = apt_install("aapt", "android-framework-res")
         if _aapt2() is None or _android_jar() is None:
             pytest.skip(f"aapt2 / android framework resources unavailable ({why or 'packages gave none'}); "
                         "set ANDROID_HOME to an SDK with build-tools and a platform")
     aapt2, framework = _aapt2(), _android_jar()
-    compiled = tmp_path / "compiled.zip"
+    tmp = tmp_path_factory.mktemp("aapt2")
+    compiled = tmp / "compiled.zip"
     r = subprocess.run([aapt2, "compile", "--dir", str(APP / "src" / "main" / "res"), "-o", str(compiled)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, "aapt2 compile failed:\n" + r.stdout + r.stderr
@@ -238,26 +241,45 @@ def test_android_resources_aapt2(tmp_path):
     min_sdk = gradle.split("minSdk ")[1].split()[0]
     manifest = (APP / "src" / "main" / "AndroidManifest.xml").read_text()
     assert "package=" not in manifest, "AGP 8 rejects package= in the source manifest: use namespace"
-    merged = tmp_path / "AndroidManifest.xml"
+    merged = tmp / "AndroidManifest.xml"
     merged.write_text(manifest.replace("<manifest ", f'<manifest package="{namespace}" ', 1))
-    apk = tmp_path / "resources.apk"
+    apk = tmp / "resources.apk"
     r = subprocess.run([aapt2, "link", "-I", str(framework), "--manifest", str(merged), "--min-sdk-version", min_sdk,
-                        "--target-sdk-version", "29", "--java", str(tmp_path / "gen"), "-o", str(apk), str(compiled)],
+                        "--target-sdk-version", "29", "--java", str(tmp / "gen"), "-o", str(apk), str(compiled)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, "aapt2 link failed:\n" + r.stdout + r.stderr
-    r_java = (tmp_path / "gen" / Path(*namespace.split(".")) / "R.java").read_text()
-    # every R.id / R.layout / R.string the Java code uses exists in the generated R class
+    return tmp / "gen", apk, namespace
+
+
+def test_android_resources_aapt2(aapt2_linked):
+    """Resources and manifest link; every R.* the app's Java uses is defined."""
     import re
 
+    gen, apk, namespace = aapt2_linked
+    r_java = (gen / Path(*namespace.split(".")) / "R.java").read_text()
     used = set()
     for src in (APP / "src").rglob("*.java"):
         used |= set(re.findall(r"(?<![\w.])R\.(id|layout|string|drawable|color|dimen)\.(\w+)", src.read_text()))
-    assert used, "no R.* references found"
+    assert len(used) > 20, "expected the app to use its resources"
     for kind, name in sorted(used):
         block = r_java.split(f"public static final class {kind} ")[1].split("}")[0]
         assert re.search(rf"\b{name}\s*=", block), f"R.{kind}.{name} used in Java but not defined in resources"
     with zipfile.ZipFile(apk) as z:
         assert "AndroidManifest.xml" in z.namelist() and "resources.arsc" in z.namelist()
+
+
+def test_android_app_typechecks_against_stubs(aapt2_linked, tmp_path):
+    """javac of the app + core + aapt2's R.java against hand-written stubs of the Android, ExecuTorch and LiteRT
+    classes it uses (android_demo/tools/stubs). Catches type errors in our code; the stubs stand in for the
+    real android.jar/AARs, which only the Gradle build (README) uses."""
+    _java_tools()
+    gen, _, _ = aapt2_linked
+    sources = [*(ANDROID / "tools" / "stubs").rglob("*.java"), *gen.rglob("*.java"), *(APP / "src").rglob("*.java"),
+               *(CORE / "src" / "main").rglob("*.java")]
+    r = subprocess.run(["javac", "-encoding", "UTF-8", "-d", str(tmp_path), *map(str, sources)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, "the app does not type-check:\n" + r.stdout + r.stderr
+    assert (tmp_path / "com" / "mobileclipkd" / "demo" / "SearchActivity.class").is_file()
 
 
 if __name__ == "__main__":
