@@ -269,9 +269,12 @@ def _sample_manifest(folder: Path) -> dict:
                    else {"name": "input_ids", "shape": [1, 77], "dtype": "int32"})
             models.append({
                 "backend": backend, "tower": tower, "quantization": "int8", "recipe": "sample",
-                "file": f"{backend}/{tower}_int8.{ext}", "size_bytes": 0, "sha256": "0" * 64,
+                "file": f"{backend}/{tower}_int8.{ext}", "size_bytes": 1, "sha256": "0" * 64,
                 "inputs": [inp], "outputs": [{"name": "embedding", "shape": [1, 512], "dtype": "float32"}],
-                "verification": {"method": "sample manifest: no model was verified", "passed": False}})
+                # placeholders: a sample manifest describes no real model and claims no verification
+                "verification": {"method": "sample manifest: no model was verified", "cosine_min": 0.0,
+                                 "cosine_mean": 0.0, "max_abs_err": 0.0, "zero_shot_agreement": 0.0,
+                                 "passed": False}})
     return {
         "format": "mobileclip-kd-export", "format_version": 1, "created_by": "mobileclip-kd 0.1.0 (golden sample)",
         "source_checkpoint": {"file": "student.pt", "sha256": "0" * 64, "model_name": "mnv3l-lsra-512"},
