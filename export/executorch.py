@@ -1,0 +1,142 @@
+"""Export a student to ExecuTorch ``.pte`` files delegated to XNNPACK.
+
+    python -m export.executorch CKPT [--out DIR] [--quantize none|int8] [--recipe ...]
+
+Steps (as in the ExecuTorch examples): ``torch.export`` -> [PT2E quantisation with the XNNPACK
+quantizer: ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``] -> ``to_edge_transform_and_lower`` with the
+``XnnpackPartitioner`` -> ``to_executorch`` -> ``.pte``. int8 recipes:
+
+* image tower ``xnnpack-int8-static``: static int8, per-channel symmetric weights, activations calibrated
+  on the calibration images;
+* text tower ``xnnpack-int8-dynamic-linear``: dynamically quantised int8 Linear layers only (the
+  attention mask and softmax stay float: static quantisation would clip its -inf entries), plus a
+  weight-only int8 token embedding (row-wise scales).
+
+Verification runs the written ``.pte`` in ExecuTorch's Python runtime (``executorch.runtime``).
+"""
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import torch
+
+from .common import Backend, ExportError, Lowered, atomic_write_bytes, cli_main, with_int8_embedding
+
+
+class Recipe(str, enum.Enum):
+    FP32 = "xnnpack-fp32"
+    INT8_STATIC = "xnnpack-int8-static"  # static per-channel weights + calibrated activations
+    INT8_DYNAMIC = "xnnpack-int8-dynamic"  # dynamic per-channel on every supported op
+    INT8_DYNAMIC_LINEAR = "xnnpack-int8-dynamic-linear"  # dynamic, nn.Linear only (+ int8 embedding for text)
+
+
+def _silence_executorch_logs():
+    import logging
+
+    for name in ("executorch", "torchao"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def delegation_summary(edge_program_manager) -> dict:
+    """How much of the lowered graph XNNPACK runs: delegated vs non-delegated operator nodes."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(edge_program_manager.exported_program().graph_module)
+    total = info.num_delegated_nodes + info.num_non_delegated_nodes
+    df = info.get_operator_delegation_dataframe()
+    non = {str(op): int(n) for op, n in zip(df["op_type"], df["occurrences_in_non_delegated_graphs"])
+           if int(n) > 0 and str(op) != "Total"}
+    return {"delegated_subgraphs": int(info.num_delegated_subgraphs), "delegated_nodes": int(info.num_delegated_nodes),
+            "non_delegated_nodes": int(info.num_non_delegated_nodes),
+            "delegated_fraction": round(info.num_delegated_nodes / total, 4) if total else 0.0,
+            "non_delegated_ops": non}
+
+
+class ExecuTorchBackend(Backend):
+    name = "executorch"
+    suffix = ".pte"
+    packages = ("executorch", "executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
+                "torchao.quantization.pt2e")
+    Recipe = Recipe
+
+    def default_recipe(self, tower, quantization):
+        if quantization == "fp32":
+            return Recipe.FP32
+        return Recipe.INT8_STATIC if tower == "image" else Recipe.INT8_DYNAMIC_LINEAR
+
+    def check_recipe(self, recipe, tower, quantization):
+        if (quantization == "fp32") != (recipe is Recipe.FP32):
+            raise ExportError(f"executorch recipe {recipe.value} does not fit --quantize "
+                              f"{'none' if quantization == 'fp32' else 'int8'}")
+        if tower == "text" and recipe is Recipe.INT8_STATIC:
+            raise ExportError("executorch recipe xnnpack-int8-static would quantise the text tower's attention "
+                              "mask (-inf entries); use xnnpack-int8-dynamic-linear or xnnpack-int8-dynamic")
+
+    def _quantize(self, module, example, tower, recipe, calib):
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                             get_symmetric_quantization_config)
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        if tower == "text":
+            module = with_int8_embedding(module)
+        quantizer = XNNPACKQuantizer()
+        if recipe is Recipe.INT8_STATIC:
+            quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+        elif recipe is Recipe.INT8_DYNAMIC:
+            quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+        else:
+            quantizer.set_module_type(torch.nn.Linear,
+                                      get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+        graph = torch.export.export(module, (example,), strict=False).module()
+        prepared = prepare_pt2e(graph, quantizer)
+        with torch.no_grad():
+            for x in calib:  # static: observers see the calibration set; dynamic: harmless
+                prepared(x.unsqueeze(0))
+        return convert_pt2e(prepared)
+
+    def export(self, module, example, tower, quantization, recipe, calib, path: Path) -> Lowered:
+        _silence_executorch_logs()
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+
+        with torch.no_grad():
+            if quantization == "int8":
+                module = self._quantize(module, example, tower, recipe, calib)
+            ep = torch.export.export(module, (example,), strict=False)
+            edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+            info = delegation_summary(edge)
+            program = edge.to_executorch()
+        atomic_write_bytes(path, program.buffer)
+        return Lowered(info=info, summary=f"XNNPACK runs {info['delegated_nodes']}/"
+                       f"{info['delegated_nodes'] + info['non_delegated_nodes']} nodes "
+                       f"({info['delegated_fraction']:.1%}) in {info['delegated_subgraphs']} subgraph(s)"
+                       + (f"; CPU: {', '.join(f'{k} x{v}' for k, v in sorted(info['non_delegated_ops'].items()))}"
+                          if info["non_delegated_ops"] else ""))
+
+    def embedder(self, path, tower, module, lowered):
+        method = load_pte(path)
+
+        def fn(x):
+            return method.execute([x.contiguous()])[0].numpy()
+
+        return fn, "run in ExecuTorch Python runtime (executorch.runtime, XNNPACK delegate)"
+
+
+def load_pte(path):
+    """The ``forward`` method of a ``.pte`` file in ExecuTorch's Python runtime."""
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(Path(path))
+    return program.load_method("forward")
+
+
+BACKEND = ExecuTorchBackend()
+
+
+def main(argv=None):
+    return cli_main(BACKEND, argv, __doc__)
+
+
+if __name__ == "__main__":
+    main()
