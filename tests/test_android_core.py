@@ -30,7 +30,9 @@ GOLDEN = REPO / "golden"
 CACHE = REPO / ".cache" / "android-core"
 JUNIT_JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
-JUNIT_CLASSES = ["TokenizerGoldenTest", "PreprocessGoldenTest", "RankingGoldenTest", "ManifestTest", "UtilTest"]
+JUNIT_CLASSES = ["TokenizerGoldenTest", "PreprocessGoldenTest", "PillowResizeRandomTest", "RankingGoldenTest",
+                 "ManifestTest", "UtilTest"]
+N_RESIZE_CASES = 60
 
 _apt_tried: dict[str, str | None] = {}
 
@@ -113,16 +115,43 @@ def _flickr_ids_file() -> tuple[Path, int] | None:
     return out, len(captions)
 
 
+def _resize_cases(folder: Path, n: int = N_RESIZE_CASES, seed: int = 0) -> Path:
+    """Random images and target sizes resized by the installed Pillow (BICUBIC), for PillowResizeRandomTest."""
+    import struct
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    path = folder / "resize_cases.bin"
+    with open(path, "wb") as f:
+        for i in range(n):
+            w, h = (int(v) for v in rng.integers(2, 160, 2))
+            if i % 3 == 0:  # model-like: shortest side to 32/64/224 (down- and up-scaling)
+                s = int(rng.choice([32, 64, 224]))
+                ow, oh = (s, max(1, int(s * h / w))) if w <= h else (max(1, int(s * w / h)), s)
+            else:
+                ow, oh = (int(v) for v in rng.integers(1, 200, 2))
+            arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            out = np.asarray(Image.fromarray(arr).resize((ow, oh), Image.Resampling.BICUBIC))
+            f.write(struct.pack(">4i", w, h, ow, oh) + arr.tobytes() + out.tobytes())
+    return path
+
+
 def _run_junit(classes: Path, cp: str, golden: Path, tests: list[str], extra: list[str] = ()) -> subprocess.CompletedProcess:
     cmd = ["java", "-Dfile.encoding=UTF-8", f"-Dgolden.dir={golden}", *extra, "-cp", f"{classes}{os.pathsep}{cp}",
            "org.junit.runner.JUnitCore", *[f"com.mobileclipkd.core.{t}" for t in tests]]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
-def test_java_core_junit(core_classes, junit_classpath):
+def test_java_core_junit(core_classes, junit_classpath, tmp_path):
     """All JUnit tests of the core module: golden captions, Flickr captions, preprocessing, ranking, manifest."""
+    import PIL
+
     flickr = _flickr_ids_file()
     extra = [f"-Dflickr.ids={flickr[0]}", f"-Dflickr.count={flickr[1]}"] if flickr else []
+    extra += [f"-Dresize.cases={_resize_cases(tmp_path)}", f"-Dresize.count={N_RESIZE_CASES}",
+              f"-Dpillow.version={PIL.__version__}"]
     r = _run_junit(core_classes, junit_classpath, GOLDEN, JUNIT_CLASSES, extra)
     print(r.stdout[-6000:])
     assert r.returncode == 0, "Java tests failed:\n" + r.stdout[-20000:] + r.stderr[-5000:]
@@ -130,6 +159,7 @@ def test_java_core_junit(core_classes, junit_classpath):
     # every golden image was compared (the test prints one line per image) and matched
     n_images = len(json.loads((GOLDEN / "preprocess.json").read_text())["cases"])
     assert r.stdout.count("PreprocessGoldenTest: ") == n_images
+    assert f"{N_RESIZE_CASES} random resizes identical to Pillow" in r.stdout
     if flickr:
         assert f"{flickr[1]} Flickr8k captions identical to Python" in r.stdout
     else:
