@@ -152,3 +152,58 @@ def test_app_sources_and_project_spec():
     target = spec["targets"]["MobileCLIPDemo"]
     assert (APP / target["info"]["path"]).is_file()
     assert target["dependencies"] == [{"package": "MobileCLIPKit"}]
+
+
+def _scan_like_swift(text: str) -> list[str]:
+    """ClipTokenizer.preTokenize (Swift) transcribed line by line: a hand-written scanner for CLIP's regex."""
+    import unicodedata
+
+    def letter(c):
+        return unicodedata.category(c).startswith("L")
+
+    def number(c):
+        return unicodedata.category(c) in ("Nd", "Nl", "No")
+
+    prefixes = ["<start_of_text>", "<end_of_text>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
+    out, i = [], 0
+    while i < len(text):
+        p = next((p for p in prefixes if text.startswith(p, i)), None)
+        if p:
+            out.append(p)
+            i += len(p)
+            continue
+        c = text[i]
+        if letter(c):
+            j = i + 1
+            while j < len(text) and letter(text[j]):
+                j += 1
+            out.append(text[i:j])
+            i = j
+        elif number(c):
+            out.append(c)
+            i += 1
+        elif c.isspace():
+            i += 1
+        else:
+            j = i + 1
+            while j < len(text) and not letter(text[j]) and not number(text[j]) and not text[j].isspace():
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return out
+
+
+def test_swift_pretokenizer_algorithm_matches_clip_regex(flickr_captions):
+    """The Swift tokenizer replaces CLIP's regex by a scanner; the same algorithm (transcribed to Python) must
+    split every golden and Flickr caption exactly as open_clip's regex does (an algorithm check, not a Swift run)."""
+    import regex
+
+    from mobileclip import get_tokenizer
+
+    tok = get_tokenizer()._tok
+    swift = (PKG / "Sources" / "MobileCLIPKit" / "ClipTokenizer.swift").read_text()
+    assert '"<start_of_text>", "<end_of_text>"' in swift and '"\'s", "\'t", "\'re", "\'ve", "\'m", "\'ll", "\'d"' in swift
+    captions = [c["text"] for c in json.loads((GOLDEN / "captions.json").read_text())["cases"]] + flickr_captions
+    for text in captions:
+        cleaned = tok.clean_fn(text)
+        assert _scan_like_swift(cleaned) == regex.findall(tok.pat, cleaned), text

@@ -74,7 +74,8 @@ struct SearchView: View {
                 manager.requestImage(for: asset, targetSize: CGSize(width: 896, height: 896), contentMode: .aspectFill,
                                      options: request) { img, _ in if let img { images.append(img) } }
             }
-            Task { @MainActor in index(images) }
+            let found = images // a let: Tasks must not capture a var
+            Task { @MainActor in index(found) }
         }
     }
 

@@ -54,7 +54,7 @@ public final class ClipTokenizer {
         for b in 0xA1...0xAC { printable[b] = true }
         for b in 0xAE...0xFF { printable[b] = true }
         var n: UInt32 = 0
-        return (0..<256).map { b in
+        return (0..<256).map { (b: Int) -> Unicode.Scalar in
             if printable[b] { return Unicode.Scalar(UInt32(b))! }
             defer { n += 1 }
             return Unicode.Scalar(256 + n)!

@@ -70,14 +70,16 @@ public final class ClipSession {
     /// `folder` holds manifest.json, the tokenizer files and the models (Xcode may have compiled the
     /// .mlpackage files into .mlmodelc next to them).
     public init(folder: URL, quantization: String, computeUnits: ComputeUnits) throws {
-        manifest = try ExportManifest.load(folder.appendingPathComponent("manifest.json"))
-        let t = manifest.tokenizer
+        let m = try ExportManifest.load(folder.appendingPathComponent("manifest.json"))
+        manifest = m
+        let t = m.tokenizer
         tokenizer = try ClipTokenizer(vocabURL: folder.appendingPathComponent(t.vocab),
                                       mergesURL: folder.appendingPathComponent(t.merges),
                                       contextLength: t.contextLength)
-        preprocessor = try ImagePreprocessor(manifest: manifest.preprocess)
+        preprocessor = try ImagePreprocessor(manifest: m.preprocess)
+        // a nested function must not capture self before every stored property is set: it only uses locals
         func open(_ tower: String) throws -> CoreMLEncoder {
-            guard let e = manifest.model(backend: "coreml", tower: tower, quantization: quantization) else {
+            guard let e = m.model(backend: "coreml", tower: tower, quantization: quantization) else {
                 throw MobileCLIPError.modelNotFound("no coreml \(tower) model (\(quantization)) in the manifest: "
                     + "export it with python -m export.coreml")
             }

@@ -105,7 +105,7 @@ public final class TextCleaner {
             text = map(text, c1)
             text = map(text, ligatures)
             text = map(text, width)
-            text = text.map { s in
+            text = text.map { (s: Unicode.Scalar) -> Unicode.Scalar in
                 if s.value == 0x02BC || (0x2018...0x201B).contains(s.value) { return "'" }
                 if (0x201C...0x201F).contains(s.value) { return "\"" }
                 return s
