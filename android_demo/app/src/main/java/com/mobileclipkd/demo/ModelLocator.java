@@ -1,20 +1,23 @@
 package com.mobileclipkd.demo;
 
 import android.content.Context;
+import android.content.pm.PackageManager;
 import android.content.res.AssetManager;
 import java.io.File;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 
 /**
  * Where the exported models come from, in this order:
  * <ol>
  *   <li>a folder pushed with adb: {@code /sdcard/Android/data/com.mobileclipkd.demo/files/models/manifest.json}
  *       (the app's external files folder: no storage permission needed, survives reinstalls of the same build);</li>
- *   <li>the APK's {@code assets/models/} folder, copied once into the app's private files (ExecuTorch and LiteRT
- *       load models from file paths).</li>
+ *   <li>the APK's {@code assets/models/} folder, copied into the app's private files once per installed APK
+ *       (ExecuTorch and LiteRT load models from file paths).</li>
  * </ol>
  */
 final class ModelLocator {
@@ -37,8 +40,25 @@ final class ModelLocator {
         for (String name : bundled) hasManifest |= name.equals("manifest.json");
         if (!hasManifest) return null;
         File target = new File(context.getFilesDir(), FOLDER);
+        // copy once per installed APK: a stamp file holds the APK's last update time
+        String stamp;
+        try {
+            stamp = Long.toString(context.getPackageManager().getPackageInfo(context.getPackageName(), 0).lastUpdateTime);
+        } catch (PackageManager.NameNotFoundException e) {
+            stamp = "unknown";
+        }
+        File stampFile = new File(target, ".copied-from-apk");
+        File manifest = new File(target, "manifest.json");
+        if (manifest.isFile() && stampFile.isFile() && stamp.equals(readSmall(stampFile))) return manifest;
         copyAssets(assets, FOLDER, target);
-        return new File(target, "manifest.json");
+        try (OutputStream out = new FileOutputStream(stampFile)) {
+            out.write(stamp.getBytes(StandardCharsets.UTF_8));
+        }
+        return manifest;
+    }
+
+    private static String readSmall(File f) throws IOException {
+        return new String(Files.readAllBytes(f.toPath()), StandardCharsets.UTF_8);
     }
 
     /** Copies assets/{path} to {dest}; each file is written to a .part file, then renamed. */
