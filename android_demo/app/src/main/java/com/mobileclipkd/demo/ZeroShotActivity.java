@@ -1,0 +1,142 @@
+package com.mobileclipkd.demo;
+
+import android.app.Activity;
+import android.content.Intent;
+import android.graphics.Bitmap;
+import android.net.Uri;
+import android.os.Bundle;
+import android.provider.MediaStore;
+import android.view.LayoutInflater;
+import android.view.View;
+import android.widget.EditText;
+import android.widget.ImageView;
+import android.widget.LinearLayout;
+import android.widget.ProgressBar;
+import android.widget.TextView;
+import android.widget.Toast;
+import com.mobileclipkd.core.LatencyStats;
+import com.mobileclipkd.core.Ranking;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/** Zero-shot: a photo (picked or captured) against typed or preset labels; ranked labels, scores and latency. */
+public class ZeroShotActivity extends Activity {
+    private static final int PICK = 1, CAPTURE = 2;
+    private final ExecutorService worker = Executors.newSingleThreadExecutor();
+    private final Map<String, float[]> textCache = new HashMap<>();
+    private ClipSession session;
+    private Bitmap photo;
+    private ImageView photoView;
+    private EditText labels, template;
+    private TextView latency;
+    private LinearLayout results;
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        super.onCreate(savedInstanceState);
+        session = ClipSession.current;
+        if (session == null) {
+            finish();
+            return;
+        }
+        setContentView(R.layout.activity_zero_shot);
+        setTitle(getString(R.string.zero_shot_title) + " · " + session.backend);
+        photoView = findViewById(R.id.photo);
+        labels = findViewById(R.id.labels);
+        template = findViewById(R.id.template);
+        latency = findViewById(R.id.latency);
+        results = findViewById(R.id.results);
+        findViewById(R.id.pick_photo).setOnClickListener(v -> {
+            Intent i = new Intent(Intent.ACTION_GET_CONTENT).setType("image/*");
+            startActivityForResult(Intent.createChooser(i, getString(R.string.pick_photo)), PICK);
+        });
+        findViewById(R.id.take_photo).setOnClickListener(v -> {
+            Intent i = new Intent(MediaStore.ACTION_IMAGE_CAPTURE);
+            if (i.resolveActivity(getPackageManager()) != null) startActivityForResult(i, CAPTURE);
+            else Toast.makeText(this, "no camera app", Toast.LENGTH_SHORT).show();
+        });
+        findViewById(R.id.classify).setOnClickListener(v -> classify());
+    }
+
+    @Override
+    protected void onActivityResult(int requestCode, int resultCode, Intent data) {
+        super.onActivityResult(requestCode, resultCode, data);
+        if (resultCode != RESULT_OK || data == null) return;
+        try {
+            if (requestCode == PICK && data.getData() != null) {
+                Uri uri = data.getData();
+                photo = Bitmaps.decode(getContentResolver(), uri, session.preprocessor.imageSize);
+            } else if (requestCode == CAPTURE && data.getExtras() != null) {
+                photo = (Bitmap) data.getExtras().get("data"); // the camera app's preview-size capture
+            }
+            photoView.setImageBitmap(photo);
+            classify();
+        } catch (Exception e) {
+            Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show();
+        }
+    }
+
+    static List<String> parseLabels(String text) {
+        List<String> out = new ArrayList<>();
+        for (String part : text.split("[,\\n]")) {
+            String s = part.trim();
+            if (!s.isEmpty() && !out.contains(s)) out.add(s);
+        }
+        return out;
+    }
+
+    private void classify() {
+        if (photo == null) {
+            Toast.makeText(this, R.string.pick_photo, Toast.LENGTH_SHORT).show();
+            return;
+        }
+        List<String> names = parseLabels(labels.getText().toString());
+        if (names.isEmpty()) return;
+        String tpl = template.getText().toString().contains("{}") ? template.getText().toString() : "{}";
+        Bitmap image = photo;
+        worker.execute(() -> {
+            try {
+                List<float[]> textEmb = new ArrayList<>();
+                for (String name : names) {
+                    String prompt = tpl.replace("{}", name);
+                    float[] e = textCache.get(prompt);
+                    if (e == null) textCache.put(prompt, e = session.embed(prompt));
+                    textEmb.add(e);
+                }
+                float[] img = session.embed(image);
+                List<Ranking.Hit> hits = Ranking.topK(img, textEmb, names.size(), session.manifest.logitScale);
+                runOnUiThread(() -> show(names, hits));
+            } catch (Exception e) {
+                runOnUiThread(() -> Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show());
+            }
+        });
+    }
+
+    private void show(List<String> names, List<Ranking.Hit> hits) {
+        results.removeAllViews();
+        LayoutInflater inflater = LayoutInflater.from(this);
+        for (Ranking.Hit h : hits) {
+            View row = inflater.inflate(R.layout.item_label, results, false);
+            ((TextView) row.findViewById(R.id.label)).setText(
+                    String.format("%-20s p=%5.1f%%  cos=%.3f", names.get(h.index), 100 * h.probability, h.score));
+            ((ProgressBar) row.findViewById(R.id.bar)).setProgress((int) Math.round(1000 * h.probability));
+            results.addView(row);
+        }
+        latency.setText(line("preprocess", session.preprocessLatency) + "\n" + line("image tower", session.imageLatency)
+                + "\n" + line("text tower", session.textLatency));
+    }
+
+    private String line(String what, LatencyStats s) {
+        return getString(R.string.latency_format, what, s.last(), s.summary());
+    }
+
+    @Override
+    protected void onDestroy() {
+        worker.shutdown();
+        super.onDestroy();
+    }
+}

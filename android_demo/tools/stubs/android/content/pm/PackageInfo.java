@@ -1,0 +1,6 @@
+// Compile-only stub of the real API (signature subset used by the demo app). Not shipped.
+package android.content.pm;
+
+public class PackageInfo {
+    public long lastUpdateTime;
+}

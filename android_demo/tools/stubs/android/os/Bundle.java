@@ -1,0 +1,6 @@
+// Compile-only stub of the real API (signature subset used by the demo app). Not shipped.
+package android.os;
+
+public final class Bundle {
+    public Object get(String key) { return null; }
+}

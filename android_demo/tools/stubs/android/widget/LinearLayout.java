@@ -1,0 +1,4 @@
+// Compile-only stub of the real API (signature subset used by the demo app). Not shipped.
+package android.widget;
+
+public class LinearLayout extends android.view.ViewGroup {}

@@ -1,0 +1,6 @@
+// Compile-only stub of the real API (signature subset used by the demo app). Not shipped.
+package android.widget;
+
+public class Spinner extends AbsSpinner {
+    public void setAdapter(SpinnerAdapter adapter) {}
+}

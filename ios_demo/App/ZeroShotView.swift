@@ -1,0 +1,118 @@
+import MobileCLIPKit
+import PhotosUI
+import SwiftUI
+
+/// One ranked label.
+struct LabelResult: Identifiable {
+    let label: String
+    let hit: Ranking.Hit
+    var id: String { label }
+}
+
+/// Zero-shot: a photo from the library or the camera against typed / preset labels; ranked labels with scores
+/// and the latency of each inference.
+struct ZeroShotView: View {
+    @EnvironmentObject var model: DemoModel
+    @State private var pickerItem: PhotosPickerItem?
+    @State private var photo: UIImage?
+    @State private var showCamera = false
+    @State private var template = "a photo of a {}."
+    @State private var labels = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
+    @State private var results: [LabelResult] = []
+    @State private var latency = ""
+    @State private var textCache: [String: [Float]] = [:]
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                Section {
+                    if let photo {
+                        Image(uiImage: photo).resizable().scaledToFit().frame(maxHeight: 240)
+                    }
+                    HStack {
+                        PhotosPicker("Library", selection: $pickerItem, matching: .images)
+                        Spacer()
+                        Button("Camera") { showCamera = true }
+                            .disabled(!UIImagePickerController.isSourceTypeAvailable(.camera))
+                    }
+                }
+                Section("Labels") {
+                    TextField("Prompt template ({} = label)", text: $template)
+                    TextField("Labels, comma separated", text: $labels, axis: .vertical).lineLimit(2...6)
+                    Button("Classify", action: classify).disabled(photo == nil || model.session == nil)
+                }
+                if !results.isEmpty {
+                    Section("Ranked labels") {
+                        ForEach(results) { r in
+                            VStack(alignment: .leading) {
+                                HStack {
+                                    Text(r.label)
+                                    Spacer()
+                                    Text(String(format: "%.1f%%  cos %.3f", 100 * r.hit.probability, r.hit.score))
+                                        .monospacedDigit()
+                                }
+                                ProgressView(value: r.hit.probability)
+                            }
+                        }
+                    }
+                }
+                Section("Latency") {
+                    Text(latency.isEmpty ? model.status : latency).font(.caption.monospaced())
+                }
+            }
+            .navigationTitle("Zero-shot")
+            .onChange(of: pickerItem) { item in
+                Task {
+                    if let data = try? await item?.loadTransferable(type: Data.self), let img = UIImage(data: data) {
+                        photo = img
+                        classify()
+                    }
+                }
+            }
+            .sheet(isPresented: $showCamera) {
+                CameraPicker { img in
+                    photo = img
+                    classify()
+                }
+            }
+        }
+    }
+
+    private func classify() {
+        guard let photo else { return }
+        var names: [String] = []
+        for part in labels.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
+            let s = part.trimmingCharacters(in: .whitespaces)
+            if !s.isEmpty && !names.contains(s) { names.append(s) }
+        }
+        guard !names.isEmpty else { return }
+        let tpl = template.contains("{}") ? template : "{}"
+        let cache = textCache
+        model.run({ session -> ([LabelResult], [String: [Float]], String) in
+            var cache = cache
+            var textEmb: [[Float]] = []
+            for name in names {
+                let prompt = tpl.replacingOccurrences(of: "{}", with: name)
+                if cache[prompt] == nil { cache[prompt] = try session.embed(text: prompt) }
+                textEmb.append(cache[prompt]!)
+            }
+            let (rgb, w, h) = try photo.rgbPixels()
+            let img = try session.embed(rgb: rgb, width: w, height: h)
+            let hits = Ranking.topK(img, textEmb, k: names.count, logitScale: session.manifest.logitScale)
+            let lat = String(format: "preprocess %.1f ms\nimage tower %.1f ms (%@)\ntext tower %.1f ms (%@)",
+                             session.preprocessLatency.last ?? .nan,
+                             session.imageLatency.last ?? .nan, session.imageLatency.summary,
+                             session.textLatency.last ?? .nan, session.textLatency.summary)
+            return (hits.map { LabelResult(label: names[$0.index], hit: $0) }, cache, lat)
+        }, done: { result in
+            switch result {
+            case .success(let (hits, cache, lat)):
+                results = hits
+                textCache = cache
+                latency = lat
+            case .failure(let error):
+                latency = "\(error)"
+            }
+        })
+    }
+}

@@ -1,0 +1,23 @@
+// swift-tools-version:5.9
+// MobileCLIPKit: the testable logic of the iOS demo (tokenizer, preprocessing, ranking, manifest, Core ML wrapper).
+import PackageDescription
+
+let package = Package(
+    name: "MobileCLIPKit",
+    platforms: [.iOS(.v16), .macOS(.v13)],
+    products: [
+        .library(name: "MobileCLIPKit", targets: ["MobileCLIPKit"]),
+    ],
+    targets: [
+        .target(
+            name: "MobileCLIPKit",
+            path: "Sources/MobileCLIPKit",
+            resources: [.copy("Resources/text_cleanup.json")]
+        ),
+        .testTarget(
+            name: "MobileCLIPKitTests",
+            dependencies: ["MobileCLIPKit"],
+            path: "Tests/MobileCLIPKitTests"
+        ),
+    ]
+)

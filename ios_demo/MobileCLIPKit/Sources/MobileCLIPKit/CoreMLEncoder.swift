@@ -1,0 +1,108 @@
+#if canImport(CoreML)
+import CoreML
+import Foundation
+
+/// Which hardware Core ML may use (`MLModelConfiguration.computeUnits`).
+public enum ComputeUnits: String, CaseIterable, Identifiable {
+    case all, cpuOnly, cpuAndGPU, cpuAndNeuralEngine
+
+    public var id: String { rawValue }
+
+    public var mlComputeUnits: MLComputeUnits {
+        switch self {
+        case .all: return .all
+        case .cpuOnly: return .cpuOnly
+        case .cpuAndGPU: return .cpuAndGPU
+        case .cpuAndNeuralEngine: return .cpuAndNeuralEngine
+        }
+    }
+}
+
+/// A thin wrapper over one exported Core ML tower (`.mlpackage` compiled on first load, or an Xcode-compiled
+/// `.mlmodelc`): batch of 1 in, embedding out, names and shapes from the manifest.
+public final class CoreMLEncoder {
+    public let model: MLModel
+    public let entry: ExportManifest.Model
+
+    public init(url: URL, entry: ExportManifest.Model, computeUnits: ComputeUnits) throws {
+        let config = MLModelConfiguration()
+        config.computeUnits = computeUnits.mlComputeUnits
+        var compiled = url
+        if url.pathExtension == "mlpackage" || url.pathExtension == "mlmodel" {
+            compiled = try MLModel.compileModel(at: url) // Xcode does this at build time for bundled models
+        }
+        self.model = try MLModel(contentsOf: compiled, configuration: config)
+        self.entry = entry
+    }
+
+    private func run(_ input: MLMultiArray) throws -> [Float] {
+        guard let inName = entry.inputs.first?.name, let outName = entry.outputs.first?.name else {
+            throw MobileCLIPError.badManifest("model entry without inputs/outputs")
+        }
+        let provider = try MLDictionaryFeatureProvider(dictionary: [inName: MLFeatureValue(multiArray: input)])
+        let result = try model.prediction(from: provider)
+        guard let out = result.featureValue(for: outName)?.multiArrayValue else {
+            throw MobileCLIPError.runtime("output \(outName) missing")
+        }
+        return (0..<out.count).map { out[$0].floatValue }
+    }
+
+    public func encodeImage(_ tensor: MLMultiArray) throws -> [Float] { try run(tensor) }
+
+    public func encodeText(_ ids: [Int32]) throws -> [Float] {
+        let array = try MLMultiArray(shape: [1, NSNumber(value: ids.count)], dataType: .int32)
+        for (i, id) in ids.enumerated() { array[i] = NSNumber(value: id) }
+        return try run(array)
+    }
+}
+
+/// An opened export on Core ML: manifest + tokenizer + preprocessing + both towers + latency stats.
+public final class ClipSession {
+    public let manifest: ExportManifest
+    public let tokenizer: ClipTokenizer
+    public let preprocessor: ImagePreprocessor
+    public let image: CoreMLEncoder
+    public let text: CoreMLEncoder
+    public let imageLatency = LatencyStats()
+    public let textLatency = LatencyStats()
+    public let preprocessLatency = LatencyStats()
+
+    /// `folder` holds manifest.json, the tokenizer files and the models (Xcode may have compiled the
+    /// .mlpackage files into .mlmodelc next to them).
+    public init(folder: URL, quantization: String, computeUnits: ComputeUnits) throws {
+        let m = try ExportManifest.load(folder.appendingPathComponent("manifest.json"))
+        manifest = m
+        let t = m.tokenizer
+        tokenizer = try ClipTokenizer(vocabURL: folder.appendingPathComponent(t.vocab),
+                                      mergesURL: folder.appendingPathComponent(t.merges),
+                                      contextLength: t.contextLength)
+        preprocessor = try ImagePreprocessor(manifest: m.preprocess)
+        // a nested function must not capture self before every stored property is set: it only uses locals
+        func open(_ tower: String) throws -> CoreMLEncoder {
+            guard let e = m.model(backend: "coreml", tower: tower, quantization: quantization) else {
+                throw MobileCLIPError.modelNotFound("no coreml \(tower) model (\(quantization)) in the manifest: "
+                    + "export it with python -m export.coreml")
+            }
+            var url = folder.appendingPathComponent(e.file)
+            let compiled = url.deletingPathExtension().appendingPathExtension("mlmodelc")
+            if !FileManager.default.fileExists(atPath: url.path), FileManager.default.fileExists(atPath: compiled.path) {
+                url = compiled
+            }
+            guard FileManager.default.fileExists(atPath: url.path) else { throw MobileCLIPError.modelNotFound(url.path) }
+            return try CoreMLEncoder(url: url, entry: e, computeUnits: computeUnits)
+        }
+        image = try open("image")
+        text = try open("text")
+    }
+
+    public func embed(rgb: [UInt32], width: Int, height: Int) throws -> [Float] {
+        let (input, _) = try preprocessLatency.time { try preprocessor.multiArray(rgb, width: width, height: height) }
+        return try imageLatency.time { try image.encodeImage(input) }.0
+    }
+
+    public func embed(text caption: String) throws -> [Float] {
+        let ids = tokenizer.tokenize(caption)
+        return try textLatency.time { try text.encodeText(ids) }.0
+    }
+}
+#endif

@@ -1,0 +1,128 @@
+import XCTest
+@testable import MobileCLIPKit
+#if canImport(ImageIO)
+import ImageIO
+#endif
+
+/// The shared golden fixtures at the repository root (`python -m mobileclip.golden`), the same files the
+/// Android core's JUnit tests read.
+enum Golden {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../../../golden").standardizedFileURL
+
+    static func json(_ name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: dir.appendingPathComponent(name))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    static let tokenizer: ClipTokenizer = {
+        try! ClipTokenizer(vocabURL: dir.appendingPathComponent("tokenizer/vocab.json"),
+                           mergesURL: dir.appendingPathComponent("tokenizer/merges.txt"))
+    }()
+}
+
+final class TokenizerGoldenTests: XCTestCase {
+    func testEveryGoldenCaptionMatchesPython() throws {
+        let cases = try XCTUnwrap(Golden.json("captions.json")["cases"] as? [[String: Any]])
+        XCTAssertGreaterThanOrEqual(cases.count, 20)
+        var failures: [String] = []
+        for c in cases {
+            let text = try XCTUnwrap(c["text"] as? String)
+            let want = try XCTUnwrap(c["ids"] as? [Int]).map { Int32($0) }
+            let got = Golden.tokenizer.tokenize(text)
+            if got != want { failures.append("\(c["name"] ?? "?"): python \(want) swift \(got)") }
+        }
+        XCTAssert(failures.isEmpty, "\(failures.count) captions differ:\n" + failures.joined(separator: "\n"))
+    }
+
+    func testSpecialIds() {
+        XCTAssertEqual(Golden.tokenizer.sotTokenId, 49406)
+        XCTAssertEqual(Golden.tokenizer.eotTokenId, 49407)
+        XCTAssertEqual(Array(Golden.tokenizer.tokenize("a photo of a cat.").prefix(9)),
+                       [49406, 320, 1125, 539, 320, 2368, 269, 49407, 0])
+    }
+}
+
+final class PreprocessGoldenTests: XCTestCase {
+    func testGoldenImagesMatchTorchvision() throws {
+        #if canImport(ImageIO) && canImport(CoreGraphics)
+        let g = try Golden.json("preprocess.json")
+        let cfg = try XCTUnwrap(g["preprocess"] as? [String: Any])
+        let pillowMajor = Int(((g["pillow_version"] as? String) ?? "13").split(separator: ".")[0]) ?? 13
+        let pre = try ImagePreprocessor(imageSize: try XCTUnwrap(cfg["image_size"] as? Int),
+                                        mean: try XCTUnwrap(cfg["mean"] as? [Double]),
+                                        std: try XCTUnwrap(cfg["std"] as? [Double]),
+                                        layout: (cfg["layout"] as? String) ?? "NCHW",
+                                        resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
+        let tol = try XCTUnwrap(g["tolerance"] as? Double)
+        let cases = try XCTUnwrap(g["cases"] as? [[String: Any]])
+        for c in cases {
+            let url = Golden.dir.appendingPathComponent(try XCTUnwrap(c["file"] as? String))
+            let src = try XCTUnwrap(CGImageSourceCreateWithURL(url as CFURL, nil))
+            let image = try XCTUnwrap(CGImageSourceCreateImageAtIndex(src, 0, nil))
+            let (rgb, w, h) = try ImagePreprocessor.pixels(of: image)
+            let got = pre.preprocess(rgb, width: w, height: h)
+            let want = try XCTUnwrap(c["tensor"] as? [Double])
+            XCTAssertEqual(got.count, want.count)
+            let maxErr = zip(got, want).map { abs(Double($0) - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(maxErr, tol, "\(c["name"] ?? "?"): max abs err \(maxErr)")
+        }
+        #else
+        throw XCTSkip("PNG decoding needs ImageIO (Apple platforms)")
+        #endif
+    }
+
+    func testResizedSize() {
+        XCTAssertTrue(ImagePreprocessor.resizedSize(width: 96, height: 64, size: 32) == (48, 32))
+        XCTAssertTrue(ImagePreprocessor.resizedSize(width: 31, height: 77, size: 32) == (32, 79))
+    }
+}
+
+final class RankingGoldenTests: XCTestCase {
+    func testRankingMatchesPython() throws {
+        let g = try Golden.json("ranking.json")
+        let tol = try XCTUnwrap(g["tolerance"] as? Double)
+        for c in try XCTUnwrap(g["cases"] as? [[String: Any]]) {
+            let query = try XCTUnwrap(c["query"] as? [Double]).map { Float($0) }
+            let gallery = try XCTUnwrap(c["gallery"] as? [[Double]]).map { $0.map { Float($0) } }
+            let k = try XCTUnwrap(c["k"] as? Int)
+            let hits = Ranking.topK(query, gallery, k: k, logitScale: try XCTUnwrap(c["logit_scale"] as? Double))
+            let order = try XCTUnwrap(c["top_k"] as? [Int])
+            let scores = try XCTUnwrap(c["scores"] as? [Double])
+            let probs = try XCTUnwrap(c["probabilities"] as? [Double])
+            XCTAssertEqual(hits.map(\.index), order, "\(c["name"] ?? "?")")
+            for (r, h) in hits.enumerated() {
+                XCTAssertEqual(h.score, scores[r], accuracy: tol)
+                XCTAssertEqual(h.probability, probs[r], accuracy: tol)
+            }
+        }
+    }
+}
+
+final class ManifestTests: XCTestCase {
+    func testGoldenSampleManifest() throws {
+        let m = try ExportManifest.load(Golden.dir.appendingPathComponent("manifest.json"))
+        XCTAssertEqual(m.embedDim, 512)
+        XCTAssertEqual(m.preprocess.imageSize, 224)
+        XCTAssertEqual(m.tokenizer.contextLength, 77)
+        XCTAssertNotNil(m.model(backend: "coreml", tower: "image", quantization: "int8"))
+        XCTAssertEqual(m.coreMLQuantizations, ["int8"])
+        XCTAssertEqual(m.model(backend: "coreml", tower: "text", quantization: "int8")?.inputs.first?.dtype, "int32")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: Golden.dir.appendingPathComponent(m.tokenizer.vocab).path))
+    }
+
+    func testBadManifestIsRejected() {
+        XCTAssertThrowsError(try ExportManifest.decode(Data("{\"format\": \"x\"}".utf8)))
+        XCTAssertThrowsError(try ExportManifest.decode(Data("not json".utf8)))
+    }
+}
+
+final class LatencyStatsTests: XCTestCase {
+    func testPercentiles() {
+        let s = LatencyStats()
+        for v in [4.0, 1, 3, 2, 10] { s.add(v) }
+        XCTAssertEqual(s.mean, 4.0)
+        XCTAssertEqual(s.percentile(50), 3.0)
+        XCTAssertEqual(s.percentile(90)!, 7.6, accuracy: 1e-12)
+    }
+}
