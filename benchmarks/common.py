@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch
 
 from mobileclip import (MobileClipError, RANDOM_VIT_B_32, create_model, list_models, load_checkpoint,
                         load_teacher)
+from mobileclip.fileio import atomic_write  # noqa: F401  (used by the benchmark commands)
 
 
 def cpu_model() -> str:
@@ -71,20 +71,6 @@ def load_teacher_spec(spec: str):
 
 def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 import mobileclip  # noqa: F401  (torchvision import order)
-from mobileclip.errors import MobileClipError, cli_errors
+from mobileclip.errors import cli_errors
 
 PROG = "python -m benchmarks.kd_ablation"
 

@@ -33,6 +33,7 @@ from torch import nn
 import mobileclip
 from mobileclip import get_tokenizer, image_transform, load_checkpoint
 from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
+from mobileclip.fileio import atomic_write  # noqa: F401  (re-exported for the backends)
 
 TOWERS = ("image", "text")
 QUANTIZATIONS = {"none": "fp32", "int8": "int8"}
@@ -375,20 +376,6 @@ def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_save_dir(path: Path, save: Callable[[Path], None]) -> None:
     """``save(tmp_dir_path)`` then swap it into ``path`` (for directory artifacts such as .mlpackage)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -555,7 +542,7 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     models.sort(key=lambda m: (m["backend"], TOWERS.index(m["tower"]), m["quantization"]))
     manifest = {**base, "models": models}
     validate_manifest(manifest)
-    atomic_write_bytes(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
     return manifest
 
 
@@ -595,7 +582,6 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     Raises :class:`VerificationError` (after writing files and manifest, so a user can inspect them)
     when an export misses its threshold; the message names tower and backend.
     """
-    from tabulate import tabulate
 
     thresholds = thresholds or Thresholds()
     if quantize not in QUANTIZATIONS:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .common import Backend, ExportError, Lowered, atomic_write_bytes, cli_main, with_int8_embedding
+from .common import Backend, ExportError, Lowered, atomic_write, cli_main, with_int8_embedding
 
 
 class Recipe(str, enum.Enum):
@@ -107,7 +107,7 @@ class ExecuTorchBackend(Backend):
             edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
             info = delegation_summary(edge)
             program = edge.to_executorch()
-        atomic_write_bytes(path, program.buffer)
+        atomic_write(path, program.buffer)
         return Lowered(info=info, summary=f"XNNPACK runs {info['delegated_nodes']}/"
                        f"{info['delegated_nodes'] + info['non_delegated_nodes']} nodes "
                        f"({info['delegated_fraction']:.1%}) in {info['delegated_subgraphs']} subgraph(s)"

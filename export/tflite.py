@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import Backend, BackendMissingError, ExportError, Lowered, atomic_write_bytes, cli_main
+from .common import Backend, BackendMissingError, ExportError, Lowered, atomic_write, cli_main
 
 SIGNATURE = "serving_default"
 
@@ -116,7 +116,7 @@ class TFLiteBackend(Backend):
             result = qt.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
             data = bytes(result.quantized_model)
             info["quantizer"] = "ai-edge-quantizer " + recipe_fn.__name__
-        atomic_write_bytes(path, data)
+        atomic_write(path, data)
         runner = TFLiteRunner(path)
         info["signature_input"] = {"name": runner.input_name, "dtype": np.dtype(runner.input_dtype).name,
                                    "shape": [int(s) for s in runner.input_shape]}

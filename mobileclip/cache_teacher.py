@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 
 from . import get_tokenizer, load_teacher
 from .errors import MobileClipError, cli_errors
+from .fileio import atomic_torch_save
 from .train import PairTransform, SeededView, TeacherCache, build_dataset, collate_count, trim_padding
 
 PROG = "python -m mobileclip.cache_teacher"
@@ -76,15 +76,7 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
                "logit_scale": float(t.clip.logit_scale.exp()), "image_embeds": image, "text_embeds": text,
                "covered": covered}
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(payload, out)
     info = {"path": str(out), "samples": n, "covered": int(covered.sum()), "variants": variants,
             "dim": t.embed_dim, "seconds": time.time() - t0, "bytes": out.stat().st_size}
     if progress:

@@ -7,13 +7,13 @@ optional ``extra`` dict (training state, metrics, ...). Written atomically: temp
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from .errors import CheckpointError
 from .factory import create_model_from_config
+from .fileio import atomic_torch_save
 from .model import MobileCLIP
 
 FORMAT = "mobileclip-kd"
@@ -37,18 +37,7 @@ def save_checkpoint(model: MobileCLIP, path: str | os.PathLike, extra: dict | No
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra": extra or {},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_torch_save(payload, path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

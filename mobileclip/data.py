@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .errors import MobileClipError, cli_errors
+from .fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -419,9 +420,7 @@ def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: s
     n_shards = math.ceil(len(rows) / samples_per_shard)
     for s in tqdm(range(n_shards), desc="write shards", unit="shard"):
         path = out_dir / f"{prefix}-{s:06d}.tar"
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             with tarfile.open(tmp, "w") as tar:
                 for i in range(s * samples_per_shard, min(len(rows), (s + 1) * samples_per_shard)):
                     image, caption = rows[i]
@@ -432,10 +431,6 @@ def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: s
                     info = tarfile.TarInfo(f"{key}.txt")
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         paths.append(path)
     return paths
 

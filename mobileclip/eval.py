@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_caption_csv
 from .errors import CheckpointError, MobileClipError, cli_errors
+from .fileio import atomic_path, atomic_write
 from .templates import get_templates
 
 __all__ = ["agreement", "class_embeddings", "confusion_matrix", "encoder_label", "kd_heads_from_checkpoint",
@@ -276,15 +276,11 @@ def plot_zero_shot(scores: dict, path, title: str = ""):
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=path.suffix or ".png") as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 
@@ -425,16 +421,7 @@ def _write_json(path, obj):
     if path == "-":
         print(text)
         return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text + "\n")
 
 
 def _fmt(x, digits=2):

@@ -29,7 +29,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,6 +40,7 @@ from torch import nn
 from . import create_model, get_tokenizer, load_teacher, save_checkpoint
 from ._torchvision import import_torchvision
 from .errors import MobileClipError, cli_errors
+from .fileio import atomic_torch_save
 from .losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
                      ResponseDistillLoss, UncertaintyBalancer)
 from .transform import CLIP_MEAN, CLIP_STD
@@ -515,18 +515,6 @@ def _set_rng_state(st: dict):
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
-def _atomic_torch_save(obj, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _hf_config_dict(cfg) -> dict:
     return json.loads(cfg.to_json_string())
 
@@ -680,7 +668,7 @@ def train(args, dataset=None) -> dict:
         if not is_main:
             return
         if args.arch == "hf-clip":
-            _atomic_torch_save({"format": HF_TRAIN_FORMAT, "hf_config": _hf_config_dict(student.clip.config),
+            atomic_torch_save({"format": HF_TRAIN_FORMAT, "hf_config": _hf_config_dict(student.clip.config),
                                 "state_dict": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
                                 "train_state": ts}, path)
             if final:

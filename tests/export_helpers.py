@@ -43,3 +43,17 @@ def entry(manifest: dict, backend: str, tower: str, quantization: str) -> dict:
     (e,) = [m for m in manifest["models"]
             if (m["backend"], m["tower"], m["quantization"]) == (backend, tower, quantization)]
     return e
+
+
+def text_export_fixture(backend_name: str, module: str):
+    """Module-scoped fixture: the tiny student's text tower exported fp32 then int8 into one folder;
+    returns ``(out_dir, manifest)``. Skips with a reason when ``module`` (the backend package) is absent."""
+
+    @pytest.fixture(scope="module")
+    def text_export(tiny_student, tmp_path_factory):
+        require(module)
+        out = tmp_path_factory.mktemp(backend_name)
+        run_export(backend_name, tiny_student, out, "none", towers=("text",))
+        return out, run_export(backend_name, tiny_student, out, "int8", towers=("text",))
+
+    return text_export

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from export.common import (Backend, Lowered, Thresholds, VerificationError, atomic_write_bytes, export_checkpoint,
+from export.common import (Backend, Lowered, Thresholds, VerificationError, atomic_write, export_checkpoint,
                            read_manifest, schema_path)
 from mobileclip import get_tokenizer
 from mobileclip.errors import BackendMissingError
@@ -31,7 +31,7 @@ class FakeBackend(Backend):
         return self.Recipe.PLAIN
 
     def export(self, module, example, tower, quantization, recipe, calib, path):
-        atomic_write_bytes(path, b"stand-in model " + tower.encode())
+        atomic_write(path, b"stand-in model " + tower.encode())
         return Lowered(info={"fake": True})
 
     def embedder(self, path, tower, module, lowered):

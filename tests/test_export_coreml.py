@@ -3,20 +3,13 @@ from __future__ import annotations
 
 import sys
 
-import pytest
-import torch
 
-from export_helpers import entry, require, run_export, tiny_student  # noqa: F401  (fixture)
+from export_helpers import entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
 
 BACKEND = "coreml"
 
 
-@pytest.fixture(scope="module")
-def text_export(tiny_student, tmp_path_factory):
-    require("coremltools")
-    out = tmp_path_factory.mktemp("coreml")
-    run_export(BACKEND, tiny_student, out, "none", towers=("text",))
-    return out, run_export(BACKEND, tiny_student, out, "int8", towers=("text",))
+text_export = text_export_fixture(BACKEND, "coremltools")
 
 
 def test_text_fp32_exact_and_int8_within_threshold(text_export):

@@ -1,22 +1,16 @@
 """executorch export on the tiny config (fast: text tower fp32 + int8) and on full-size/image towers (slow)."""
 from __future__ import annotations
 
-import sys
 
 import pytest
 import torch
 
-from export_helpers import entry, require, run_export, tiny_student  # noqa: F401  (fixture)
+from export_helpers import entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
 
 BACKEND = "executorch"
 
 
-@pytest.fixture(scope="module")
-def text_export(tiny_student, tmp_path_factory):
-    require("executorch")
-    out = tmp_path_factory.mktemp("executorch")
-    run_export(BACKEND, tiny_student, out, "none", towers=("text",))
-    return out, run_export(BACKEND, tiny_student, out, "int8", towers=("text",))
+text_export = text_export_fixture(BACKEND, "executorch")
 
 
 def test_text_fp32_exact_and_int8_within_threshold(text_export):
