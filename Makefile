@@ -7,12 +7,12 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: install demo test test-slow clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	# torch first: the CPU wheel (a bare `torch` requirement pulls a multi-GB CUDA build)
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[export,bench,demo,dev]'
+	$(PY) -m pip install -c constraints.txt -e '.[export,bench,demo,dev]'
 	touch $@
 
 install: $(STAMP)
