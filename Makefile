@@ -21,7 +21,8 @@ demo: $(STAMP)
 	$(PY) -m mobileclip.demo
 	$(PY) -m mobileclip.demo_train
 	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table
-	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export
+	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export \
+	    --calibration .cache/demo/data/classes/test --verify-per-class 16 --calib-images 128
 	# last step: the benchmark report on the demo artifacts (small repeats/limits; prints its summary)
 	$(PY) -m benchmarks.report --student .cache/demo/student.pt --teacher .cache/demo/teacher \
 	    --export .cache/demo/export --zeroshot .cache/demo/data/classes/test \

@@ -702,6 +702,10 @@ def build_parser(backend: Backend, prog: str, doc: str) -> argparse.ArgumentPars
                         "captions CSV; used for static int8 calibration and for verification. Default: the "
                         "scikit-image sample photos and built-in captions")
     p.add_argument("--towers", default="image,text", help="comma-separated towers to export (default: image,text)")
+    p.add_argument("--verify-per-class", type=int, default=4, metavar="N",
+                   help="labelled verification images per class (default: 4; at least 8 with a --calibration folder)")
+    p.add_argument("--calib-images", type=int, default=32, metavar="N",
+                   help="calibration images for static int8 (default: 32)")
     p.add_argument("--fp32-cosine", type=float, default=Thresholds.fp32_cosine,
                    help="minimum cosine to PyTorch fp32 for fp32 exports (default: %(default)s)")
     p.add_argument("--fp16-cosine", type=float, default=Thresholds.fp16_cosine,
@@ -727,4 +731,5 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
         return export_checkpoint(
             backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
             calibration=args.calibration, towers=[t.strip() for t in args.towers.split(",") if t.strip()],
-            thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement))
+            thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement),
+            per_class=args.verify_per_class, n_calib=args.calib_images)

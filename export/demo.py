@@ -57,6 +57,11 @@ def parse_args(argv=None):
     p.add_argument("--create-missing", metavar="MODEL", default=None,
                    help="if --student does not exist, create a BN-calibrated random-init MODEL there (untrained: "
                         "int8 figures of such a model are not representative; see README)")
+    p.add_argument("--calibration", default=None, metavar="DATA",
+                   help="calibration + labelled verification data (folder of class sub-folders and/or captions CSV; "
+                        "default: the embedded scikit-image photos)")
+    p.add_argument("--verify-per-class", type=int, default=4, metavar="N", help="verification images per class")
+    p.add_argument("--calib-images", type=int, default=32, metavar="N", help="calibration images for static int8")
     p.add_argument("--strict", action="store_true", help="exit 1 when any export misses its threshold")
     return p.parse_args(argv)
 
@@ -80,7 +85,8 @@ def run(args) -> int:
         for q in [q for q in args.quantize.split(",") if q]:
             print(f"\n=== export.{name} {student} --quantize {q} --out {out}")
             try:
-                export_checkpoint(backend, student, out, quantize=q, towers=towers)
+                export_checkpoint(backend, student, out, quantize=q, towers=towers, calibration=args.calibration,
+                                  per_class=args.verify_per_class, n_calib=args.calib_images)
             except BackendMissingError as e:
                 print(f"SKIPPED {name}: {e}")
                 skipped.append(name)

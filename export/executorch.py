@@ -27,6 +27,7 @@ from .common import Backend, ExportError, Lowered, atomic_write, cli_main, with_
 class Recipe(str, enum.Enum):
     FP32 = "xnnpack-fp32"
     INT8_STATIC = "xnnpack-int8-static"  # static per-channel weights + calibrated activations
+    INT8_STATIC_CONV = "xnnpack-int8-static-conv"  # static convs, dynamic Linear (head + projection)
     INT8_DYNAMIC = "xnnpack-int8-dynamic"  # dynamic per-channel on every supported op
     INT8_DYNAMIC_LINEAR = "xnnpack-int8-dynamic-linear"  # dynamic, nn.Linear only (+ int8 embedding for text)
 
@@ -69,7 +70,7 @@ class ExecuTorchBackend(Backend):
         if (quantization == "fp32") != (recipe is Recipe.FP32):
             raise ExportError(f"executorch recipe {recipe.value} does not fit --quantize "
                               f"{'none' if quantization == 'fp32' else 'int8'}")
-        if tower == "text" and recipe is Recipe.INT8_STATIC:
+        if tower == "text" and recipe in (Recipe.INT8_STATIC, Recipe.INT8_STATIC_CONV):
             raise ExportError("executorch recipe xnnpack-int8-static would quantise the text tower's attention "
                               "mask (-inf entries); use xnnpack-int8-dynamic-linear or xnnpack-int8-dynamic")
 
@@ -81,8 +82,11 @@ class ExecuTorchBackend(Backend):
         if tower == "text":
             module = with_int8_embedding(module)
         quantizer = XNNPACKQuantizer()
-        if recipe is Recipe.INT8_STATIC:
+        if recipe in (Recipe.INT8_STATIC, Recipe.INT8_STATIC_CONV):
             quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+            if recipe is Recipe.INT8_STATIC_CONV:
+                quantizer.set_module_type(torch.nn.Linear,
+                                          get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
         elif recipe is Recipe.INT8_DYNAMIC:
             quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
         else:
