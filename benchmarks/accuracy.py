@@ -23,7 +23,7 @@ from tabulate import tabulate
 from mobileclip import MobileClipError
 from mobileclip.errors import cli_errors
 
-from .common import default_paths, machine_info, machine_line, split_list, write_outputs
+from .common import add_output_args, default_paths, machine_info, machine_line, split_list, write_outputs
 
 PROG = "python -m benchmarks.accuracy"
 EXPORT_BACKENDS = ("executorch", "tflite", "coreml")
@@ -170,9 +170,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--out", default=None, help="folder for accuracy.json + accuracy.md")
-    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
-    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+    add_output_args(p, "accuracy")
     return p.parse_args(argv)
 
 

@@ -83,6 +83,13 @@ def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]
     return written
 
 
+def add_output_args(p, stem: str, extra: str = "") -> None:
+    """The ``--out`` / ``--json`` / ``--md`` options every benchmark command shares."""
+    p.add_argument("--out", default=None, help=f"folder for {stem}.json + {stem}.md{extra}")
+    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
+    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+
+
 def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
     """``--out DIR`` gives DIR/stem.json + DIR/stem.md unless explicit paths are given."""
     if out_dir:

@@ -34,7 +34,7 @@ from tabulate import tabulate
 from mobileclip import MobileClipError
 from mobileclip.errors import cli_errors
 
-from .common import default_paths, machine_info, split_list, write_outputs
+from .common import add_output_args, default_paths, machine_info, split_list, write_outputs
 
 PROG = "python -m benchmarks.device"
 SENTINEL = "__RC__"
@@ -344,9 +344,7 @@ def parse_args(argv=None):
     p.add_argument("--timeout", type=float, default=300, help="seconds per adb command (default: 300)")
     p.add_argument("--remote-dir", default="/data/local/tmp/mobileclip-bench", help="working folder on the phone")
     p.add_argument("--keep-remote", action="store_true", help="leave the pushed files on the phone")
-    p.add_argument("--out", default=None, help="folder for device.json, device.md and device-logs/")
-    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
-    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+    add_output_args(p, "device", " and device-logs/")
     return p.parse_args(argv)
 
 

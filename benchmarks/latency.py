@@ -32,7 +32,7 @@ from tabulate import tabulate
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
 from mobileclip.errors import cli_errors
 
-from .common import (RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
+from .common import (add_output_args, RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
                      split_list, write_outputs)
 
 PROG = "python -m benchmarks.latency"
@@ -348,9 +348,7 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=20, help="timed runs per configuration and thread count (default: 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quiet-skips", action="store_true", help="don't list exported runtimes as skipped when no --export")
-    p.add_argument("--out", default=None, help="folder for latency.json + latency.md")
-    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
-    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+    add_output_args(p, "latency")
     return p.parse_args(argv)
 
 

@@ -20,7 +20,7 @@ from tabulate import tabulate
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
 from mobileclip.errors import cli_errors
 
-from .common import (RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
+from .common import (add_output_args, RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
                      split_list, write_outputs)
 
 PROG = "python -m benchmarks.params"
@@ -134,9 +134,7 @@ def parse_args(argv=None):
                    help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json: adds fp32/int8 file sizes")
     p.add_argument("--threads", type=int, default=None, help="torch threads while counting (default: torch's)")
-    p.add_argument("--out", default=None, help="folder for params.json + params.md")
-    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
-    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+    add_output_args(p, "params")
     return p.parse_args(argv)
 
 
