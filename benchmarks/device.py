@@ -199,15 +199,14 @@ def _line(text: str) -> str:
 # ----------------------------------------------------------------------------------------- the plan
 def plan_models(args) -> tuple[list[dict], list[dict]]:
     """Models to run: manifest entries (filtered) and --model files; returns (models, skipped)."""
-    import json
 
     models, skipped = [], []
     towers, quants = set(split_list(args.towers)), set(split_list(args.quantization))
     if args.export:
-        manifest_path = Path(args.export) / "manifest.json"
-        if not manifest_path.is_file():
-            raise MobileClipError(f"no export manifest at {manifest_path}")
-        for e in json.loads(manifest_path.read_text()).get("models", []):
+        from export.common import manifest_path as export_manifest_path, read_manifest
+
+        manifest_path = export_manifest_path(args.export)
+        for e in read_manifest(args.export).get("models", []):
             runtime = {"tflite": "litert", "litert": "litert", "executorch": "executorch"}.get(e["backend"])
             item = {"file": str(manifest_path.parent / e["file"]), "tower": e["tower"],
                     "quantization": e["quantization"], "backend": e["backend"], "runtime": runtime}

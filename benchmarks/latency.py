@@ -132,12 +132,10 @@ def litert_case(path: Path, entry: dict, x: torch.Tensor):
 
 
 def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
-    import json
+    from export.common import read_manifest
 
+    manifest = read_manifest(export_dir)
     manifest_path = Path(export_dir) / "manifest.json"
-    if not manifest_path.is_file():
-        raise MobileClipError(f"no export manifest at {manifest_path} (run python -m export.executorch|tflite first)")
-    manifest = json.loads(manifest_path.read_text())
     src = manifest.get("source_checkpoint", {})
     label = f"{src.get('model_name', 'student')} ({src.get('file', 'exported')})"
     image_size = manifest.get("preprocess", {}).get("image_size", 224)

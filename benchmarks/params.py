@@ -11,8 +11,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import torch
 from tabulate import tabulate
@@ -48,13 +46,9 @@ def model_entry(model, label: str, role: str, image_size: int | None = None) -> 
 
 def manifest_sizes(export_dir: str) -> dict:
     """File sizes of the exported models listed in ``export_dir/manifest.json``."""
-    path = Path(export_dir) / "manifest.json"
-    if not path.is_file():
-        raise MobileClipError(f"no export manifest at {path} (run python -m export.executorch|tflite first)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise MobileClipError(f"{path} is not valid JSON ({e})") from None
+    from export.common import manifest_path, read_manifest
+
+    manifest, path = read_manifest(export_dir), manifest_path(export_dir)
     rows = []
     for m in manifest.get("models", []):
         f = path.parent / m["file"]
