@@ -254,8 +254,6 @@ def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: 
                 calib_pils.append(im)
             if not calib_pils and not csv_path.is_file():
                 raise ExportError(f"{path}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no captions.csv")
-            order = rng.permutation(len(calib_pils))
-            calib_pils = [calib_pils[i] for i in order[:max(n_calib, 64)]]
         source = f"{path} ({len(calib_pils)} images, {len(captions)} captions)"
     if len({c for _, c in labelled}) < 2:  # no labelled folder structure: default zero-shot set
         labelled = []
@@ -266,7 +264,17 @@ def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: 
         for im, c in labelled:
             by.setdefault(c, []).append(im)
         labelled = [(im, c) for c, ims in sorted(by.items()) for im in ims[: max(per_class, 8)]]
-    if not calib_pils:
+    if calib_pils:  # calibrate on images that are not verified, when the folder has them
+        held_out = {id(im) for im, _ in labelled}
+        rest = [im for im in calib_pils if id(im) not in held_out]
+        if rest:
+            calib_pils = rest
+            source += "; calibration images disjoint from the verification images"
+        else:
+            source += "; calibration images OVERLAP the verification images (no others in the folder)"
+        order = rng.permutation(len(calib_pils))
+        calib_pils = [calib_pils[i] for i in order[:n_calib]]
+    else:
         for name in DEFAULT_CLASSES:
             calib_pils += _crops(_sample_photo(name), 1 + -(-n_calib // len(DEFAULT_CLASSES)), rng)[1:]
     classnames = sorted({c for _, c in labelled})
