@@ -220,5 +220,21 @@ def test_calibration_folder_with_classes_and_captions(tmp_path):
     d = load_eval_data(pre, str(tmp_path), n_calib=4)
     assert d.classnames == ["cat", "dog"] and d.images.shape == (6, 3, 32, 32) and d.labels.tolist() == [0] * 3 + [1] * 3
     assert d.caption_ids.shape == (2, 77) and d.calib_images.shape == (4, 3, 32, 32)
+    assert "OVERLAP" in d.source  # 3 per class are all verification images: said, not hidden
     with pytest.raises(ExportError, match="not found"):
         load_eval_data(pre, str(tmp_path / "nope"))
+
+
+def test_calibration_images_disjoint_from_verification(tmp_path):
+    from PIL import Image
+    from export.common import load_eval_data
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(11):  # 8 per class verified, 3 per class left for calibration
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    pre = {"image_size": 8, "mean": [0.5] * 3, "std": [0.5] * 3}
+    d = load_eval_data(pre, str(tmp_path), per_class=8, n_calib=32)
+    assert d.images.shape[0] == 16 and d.calib_images.shape[0] == 6 and "disjoint" in d.source
+    verified = {tuple(x.flatten().tolist()) for x in d.images}
+    assert not any(tuple(x.flatten().tolist()) in verified for x in d.calib_images)
