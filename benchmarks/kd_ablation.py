@@ -58,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--cache-speed", action="store_true",
                    help="instead: measure a KD training step with the online ViT-B/32-shaped teacher vs the "
                         "precomputed teacher cache (mobileclip.cache_teacher), same run")
-    p.add_argument("--speed-steps", type=int, default=6, help="--cache-speed: steps per mode (first 2 not timed)")
+    p.add_argument("--speed-steps", type=int, default=10, help="--cache-speed: steps per mode (first 2 not timed)")
     p.add_argument("--speed-batch", type=int, default=16, help="--cache-speed: batch size")
     return p.parse_args(argv)
 
