@@ -57,3 +57,15 @@ def text_export_fixture(backend_name: str, module: str):
         return out, run_export(backend_name, tiny_student, out, "int8", towers=("text",))
 
     return text_export
+
+
+def check_text_exports(out: Path, manifest: dict, backend: str, fp32_cosine: float = 0.9999) -> tuple[dict, dict]:
+    """What every backend's text export must satisfy: fp32 exact, int8 within the gate, int32 ids, the int8
+    file well below the fp32 one, files and vocabulary written. Returns the (fp32, int8) manifest entries."""
+    fp32, int8 = entry(manifest, backend, "text", "fp32"), entry(manifest, backend, "text", "int8")
+    assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= fp32_cosine
+    assert int8["verification"]["passed"] and int8["verification"]["cosine_min"] >= 0.99
+    assert fp32["inputs"][0]["dtype"] == "int32" and fp32["inputs"][0]["shape"] == [1, 77]
+    assert int8["size_bytes"] < 0.6 * fp32["size_bytes"]  # the int8 embedding table is most of the file
+    assert (out / int8["file"]).exists() and (out / "tokenizer" / "vocab.json").exists()
+    return fp32, int8

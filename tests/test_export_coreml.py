@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 
-from export_helpers import entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
+from export_helpers import check_text_exports, entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
 
 BACKEND = "coreml"
 
@@ -14,12 +14,7 @@ text_export = text_export_fixture(BACKEND, "coremltools")
 
 def test_text_fp32_exact_and_int8_within_threshold(text_export):
     out, manifest = text_export
-    fp32, int8 = entry(manifest, BACKEND, "text", "fp32"), entry(manifest, BACKEND, "text", "int8")
-    assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= 0.999  # fp16 weights
-    assert int8["verification"]["passed"] and int8["verification"]["cosine_min"] >= 0.99
-    assert fp32["inputs"][0]["dtype"] == "int32" and fp32["inputs"][0]["shape"] == [1, 77]
-    assert int8["size_bytes"] < 0.6 * fp32["size_bytes"]  # the int8 embedding table is most of the file
-    assert (out / int8["file"]).exists() and (out / "tokenizer" / "vocab.json").exists()
+    fp32, int8 = check_text_exports(out, manifest, BACKEND, fp32_cosine=0.999)  # "fp32" stores fp16 weights
     for e in (fp32, int8):
         assert e["file"].endswith(".mlpackage") and e["backend_info"]["minimum_deployment_target"] == "iOS17"
         assert e["backend_info"]["io"]["input_ids"]["dtype"] == "int32"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from export_helpers import entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
+from export_helpers import check_text_exports, entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
 
 BACKEND = "tflite"
 
@@ -15,12 +15,7 @@ text_export = text_export_fixture(BACKEND, "litert_torch")
 
 def test_text_fp32_exact_and_int8_within_threshold(text_export):
     out, manifest = text_export
-    fp32, int8 = entry(manifest, BACKEND, "text", "fp32"), entry(manifest, BACKEND, "text", "int8")
-    assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= 0.9999
-    assert int8["verification"]["passed"] and int8["verification"]["cosine_min"] >= 0.99
-    assert fp32["inputs"][0]["dtype"] == "int32" and fp32["inputs"][0]["shape"] == [1, 77]
-    assert int8["size_bytes"] < 0.6 * fp32["size_bytes"]  # the int8 embedding table is most of the file
-    assert (out / int8["file"]).exists() and (out / "tokenizer" / "vocab.json").exists()
+    check_text_exports(out, manifest, BACKEND)
 
 
 def test_tflite_runs_in_interpreter_like_pytorch(text_export, tiny_student):
