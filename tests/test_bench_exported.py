@@ -26,7 +26,8 @@ def exported(tiny_student, tmp_path_factory):  # noqa: F811
 
     for backend in ("executorch", "tflite"):  # benchmarks measure whatever was exported: no accuracy gate here
         export_checkpoint(importlib.import_module(f"export.{backend}").BACKEND, tiny_student, out, quantize="int8",
-                          towers=("image", "text"), thresholds=Thresholds(0.0, 0.0, 0.0), per_class=1, n_calib=8)
+                          towers=("image", "text"), per_class=1, n_calib=8,
+                          thresholds=Thresholds(fp32_cosine=0.0, fp16_cosine=0.0, int8_cosine=0.0, int8_agreement=0.0))
     return out
 
 
