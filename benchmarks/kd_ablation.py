@@ -49,7 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--student-steps", type=int, default=400, help="student training steps (both runs)")
     p.add_argument("--student-batch", type=int, default=64, help="student batch size (both runs)")
     p.add_argument("--student-lr", type=float, default=1e-3, help="student learning rate (both runs)")
-    p.add_argument("--seed", type=int, default=0, help="seed (both student runs)")
+    p.add_argument("--seed", type=int, default=0, help="seed (proxy teacher and both student runs)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test images (default all)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     p.add_argument("--threads", type=int, default=1,

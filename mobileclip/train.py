@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision: auto = on with CUDA")
     o.add_argument("--channels-last", choices=["on", "off"], default="on",
                    help="image tower and image batches in channels-last memory layout (faster convolutions on CPU "
-                        "and tensor cores; numerically the same model)")
+                        "and tensor cores; the same model up to rounding)")
     o.add_argument("--max-nonfinite", type=int, default=10, help="abort after this many NaN/inf steps (each is skipped)")
     o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
     o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
