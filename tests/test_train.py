@@ -252,3 +252,23 @@ def test_precise_bn_recalibration():
     assert torch.allclose(m.bn.running_mean, means, atol=1e-5)
     assert torch.allclose(m.bn.running_var, seen.var((0, 2, 3)), rtol=0.1)
     assert m.bn.momentum == 0.01 and not m.training
+
+
+def test_channels_last_layout_trains_the_same_function(toy_csv, tmp_path):
+    from mobileclip import load_checkpoint
+
+    common = ("--steps", "2", "--seed", "1")
+    train(base_args(toy_csv, tmp_path / "cl", None, *common))  # default: --channels-last on
+    train(base_args(toy_csv, tmp_path / "nc", None, *common, "--channels-last", "off"))
+    (sa, _), (sb, _) = _state(tmp_path / "cl"), _state(tmp_path / "nc")
+    conv = [k for k, v in sa.items() if v.ndim == 4]
+    assert conv and all(sa[k].is_contiguous(memory_format=torch.channels_last) for k in conv)
+    assert all(sb[k].is_contiguous() for k in conv)
+    # the layout changes speed, not the function: same weights, both layouts, same embeddings
+    model = load_checkpoint(tmp_path / "cl" / "final.pt").eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ref = model.encode_image(x)
+        model.to(memory_format=torch.channels_last)
+        got = model.encode_image(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
