@@ -121,7 +121,8 @@ def test_accuracy_tiny(tiny_student, tiny_teacher_dir, synth, tmp_path):
 
 def test_accuracy_errors(tiny_student, tiny_teacher_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path / "missing")])
+        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path / "missing"),
+                "--no-retrieval"])  # without it the default Flickr8k retrieval set needs ../shared/data first
     assert "is not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         A.main([str(tmp_path / "x.pt"), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path)])
