@@ -20,9 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m mobileclip.demo
 	$(PY) -m mobileclip.demo_train
-	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table
+	# export stage: the demo student -> ExecuTorch, Core ML, LiteRT (fp32 + int8), verification table;
+	# --strict: an export below its verification threshold stops the demo (exit 1)
 	$(PY) -m export.demo --student .cache/demo/student.pt --out .cache/demo/export \
-	    --calibration .cache/demo/data/classes/test --verify-per-class 16 --calib-images 128
+	    --calibration .cache/demo/data/classes/test --verify-per-class 16 --calib-images 128 --strict
 	# last step: the benchmark report on the demo artifacts (small repeats/limits; prints its summary)
 	$(PY) -m benchmarks.report --student .cache/demo/student.pt --teacher .cache/demo/teacher \
 	    --export .cache/demo/export --zeroshot .cache/demo/data/classes/test \

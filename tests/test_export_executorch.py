@@ -39,3 +39,26 @@ def test_image_tower_fp32(tiny_student, tmp_path):
     require("executorch")
     m = run_export(BACKEND, tiny_student, tmp_path, "none", towers=("image",))
     assert entry(m, BACKEND, "image", "fp32")["verification"]["cosine_min"] >= 0.9999
+
+
+def _quantized_conv_weights(graph_module) -> dict[str, bool]:
+    """conv node -> whether its weight comes through a dequantize op (i.e. is stored int8)."""
+    return {n.name: "dequantize" in str(getattr(n.args[1], "target", ""))
+            for n in graph_module.graph.nodes if n.op == "call_function" and "conv" in str(n.target)}
+
+
+def test_dynamic_recipe_quantizes_conv_followed_by_relu():
+    """xnnpack-int8-dynamic covers every 2-D non-depthwise conv, including one consumed by a ReLU (the stock
+    XNNPACKQuantizer leaves those to its static-only conv+relu pattern, i.e. fp32); depthwise stays fp32."""
+    require("executorch")
+    from export.executorch import BACKEND, Recipe
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), torch.nn.ReLU(),  # expand -> ReLU
+                              torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),  # depthwise
+                              torch.nn.Hardswish(), torch.nn.Conv2d(8, 4, 1)).eval()  # plain conv
+    x = torch.randn(1, 3, 8, 8)
+    q = BACKEND._quantize(net, x, "image", Recipe.INT8_DYNAMIC, [x[0]])
+    assert sorted(_quantized_conv_weights(q).values()) == [False, True, True]
+    with torch.no_grad():
+        assert torch.nn.functional.cosine_similarity(q(x).flatten(), net(x).flatten(), dim=0) > 0.99
+
