@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from mobileclip import create_model, save_checkpoint
+from mobileclip import create_model, load_checkpoint, save_checkpoint, tower_parameters
 from mobileclip.errors import BackendMissingError, cli_errors
 
 from .common import (VerificationError, export_checkpoint, load_eval_data, read_manifest, recalibrate_batchnorm,
@@ -36,13 +36,21 @@ def make_bn_calibrated_student(path, model_name: str, seed: int = 0) -> Path:
     return save_checkpoint(model, path, extra={"note": "random init + BatchNorm re-estimated (export.demo); untrained"})
 
 
-def size_ratios(manifest: dict) -> list[list]:
-    by = {(m["backend"], m["tower"], m["quantization"]): m["size_bytes"] for m in manifest["models"]}
+SIZE_HEADERS = ["backend", "tower", "unquantised MiB", "int8 MiB", "int8/unquantised", "int8/fp32 weights"]
+
+
+def size_ratios(manifest: dict, params: dict[str, int]) -> list[list]:
+    """int8 file size against the backend's unquantised file and against the tower's fp32 weight bytes
+    (4 x parameters): Core ML's unquantised package already stores fp16 weights, so only the second
+    ratio compares like with like across backends."""
+    by = {(m["backend"], m["tower"], m["quantization"]): m for m in manifest["models"]}
     rows = []
-    for (b, t, q), size in sorted(by.items()):
+    for (b, t, q), m in sorted(by.items()):
         if q == "int8" and (b, t, "fp32") in by:
-            rows.append([b, t, f"{by[(b, t, 'fp32')] / 2**20:.2f}", f"{size / 2**20:.2f}",
-                         f"{size / by[(b, t, 'fp32')]:.1%}"])
+            base = by[(b, t, "fp32")]
+            stored = "fp16" if base["recipe"].startswith("fp16") else "fp32"
+            rows.append([b, t, f"{base['size_bytes'] / 2**20:.2f} ({stored})", f"{m['size_bytes'] / 2**20:.2f}",
+                         f"{m['size_bytes'] / base['size_bytes']:.1%}", f"{m['size_bytes'] / (4 * params[t]):.1%}"])
     return rows
 
 
@@ -99,11 +107,12 @@ def run(args) -> int:
 
     print(f"\nVerification of everything in {out}/manifest.json (same images and captions for every backend):\n")
     print(verification_table(manifest["models"]))
-    rows = size_ratios(manifest)
+    params = tower_parameters(load_checkpoint(student))
+    rows = size_ratios(manifest, params)
     if rows:
-        print("\nint8 vs fp32 file size:\n")
-        print(tabulate(rows, headers=["backend", "tower", "fp32 MiB", "int8 MiB", "int8/fp32"], tablefmt="github",
-                       disable_numparse=True))
+        print(f"\nint8 file size (fp32 weights: image {4 * params['image'] / 2**20:.2f} MiB, "
+              f"text {4 * params['text'] / 2**20:.2f} MiB = 4 bytes x parameters):\n")
+        print(tabulate(rows, headers=SIZE_HEADERS, tablefmt="github", disable_numparse=True))
     if skipped:
         print(f"\nskipped (package missing): {', '.join(skipped)}")
     if failures:

@@ -64,7 +64,7 @@ def _dynamic_quantizer():
 
     The stock quantizer leaves such a conv to its ``conv_relu`` pattern, which exists only for static
     quantisation, so in dynamic mode every conv -> ReLU (MobileNetV3's expand convs in blocks 2-6 and the
-    first conv of each squeeze-excite) silently stays fp32: ~0.76 M of the image tower's 4.8 M weights.
+    first conv of each squeeze-excite) silently stays fp32: 0.77 M of the image tower's 4.8 M weights.
     XNNPACK runs a dynamically quantised conv followed by a separate ReLU (clamp) as well as any other
     conv, so annotate those too (2-D, non-depthwise only, the same rule the stock annotator applies).
     """
