@@ -3,7 +3,7 @@
     python -m export.coreml CKPT [--out DIR] [--quantize none|int8] [--recipe ...]
 
 Steps: ``torch.export`` -> ``coremltools.convert`` (ExportedProgram, ``minimum_deployment_target=iOS17``,
-``compute_precision=FLOAT16``, inputs ``image`` float32 / ``input_ids`` int32, output ``embedding``
+``compute_precision=FLOAT16``, or ``FLOAT32`` with ``--recipe fp32-compute``; inputs ``image`` float32 / ``input_ids`` int32, output ``embedding``
 float32) -> [int8 weights with ``coremltools.optimize.coreml.linear_quantize_weights``] -> ``.mlpackage``.
 
 Verification. Core ML's ``predict`` needs macOS. On macOS the written package is run with ``predict``.
@@ -34,6 +34,7 @@ EXPECTED_DTYPES = {"image": "fp32", "input_ids": "int32", "embedding": "fp32"}
 
 class Recipe(str, enum.Enum):
     FP16 = "fp16-compute"  # fp32 -> fp16 weights and compute (Core ML's default for ML programs)
+    FP32 = "fp32-compute"  # fp32 weights and compute (CPU/GPU only: the Neural Engine computes in fp16)
     INT8_PER_CHANNEL = "int8-weights-per-channel"  # W8 linear symmetric per output channel, fp16 compute
     INT8_PER_TENSOR = "int8-weights-per-tensor"  # W8 linear symmetric, one scale per tensor
 
@@ -143,7 +144,7 @@ class CoreMLBackend(Backend):
         return "fp16" if recipe is Recipe.FP16 else quantization
 
     def check_recipe(self, recipe, tower, quantization):
-        if (quantization == "fp32") != (recipe is Recipe.FP16):
+        if (quantization == "fp32") != (recipe in (Recipe.FP16, Recipe.FP32)):
             raise ExportError(f"coreml recipe {recipe.value} does not fit --quantize "
                               f"{'none' if quantization == 'fp32' else 'int8'}")
 
@@ -160,9 +161,10 @@ class CoreMLBackend(Backend):
         with torch.no_grad():
             ep = strip_aliases(torch.export.export(module, (example,), strict=False).run_decompositions({}))
         dtype = np.float32 if tower == "image" else np.int32
+        compute = "float32" if recipe is Recipe.FP32 else "float16"
         mlmodel = ct.convert(
             ep, convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, MIN_TARGET),
-            compute_precision=ct.precision.FLOAT16,
+            compute_precision=ct.precision.FLOAT32 if recipe is Recipe.FP32 else ct.precision.FLOAT16,
             inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=dtype)],
             outputs=[ct.TensorType(name="embedding", dtype=np.float32)])
         if quantization == "int8":
@@ -172,8 +174,8 @@ class CoreMLBackend(Backend):
             mlmodel = cto.linear_quantize_weights(mlmodel, config)
         mlmodel.short_description = f"mobileclip-kd {tower} tower ({quantization}, {recipe.value})"
         atomic_save_dir(path, lambda p: mlmodel.save(str(p)))
-        return Lowered(info={"minimum_deployment_target": MIN_TARGET, "compute_precision": "float16"},
-                       summary=f"ML program, {MIN_TARGET}, fp16 compute")
+        return Lowered(info={"minimum_deployment_target": MIN_TARGET, "compute_precision": compute},
+                       summary=f"ML program, {MIN_TARGET}, {compute.replace('float', 'fp')} compute")
 
     def embedder(self, path, tower, module, lowered):
         module = self.prepared(module)

@@ -41,3 +41,13 @@ def test_image_tower_fp16_and_int8_program(tiny_student, tmp_path):
     assert fp32["backend_info"]["io"]["image"] == {"kind": "inputs", "shape": [1, 3, 32, 32], "dtype": "fp32"}
     assert int8["backend_info"]["int8_weight_tensors"] > 0
     assert int8["verification"]["cosine_min"] > 0.9  # weight-only int8 on a random net: close, not exact
+
+
+def test_fp32_compute_recipe_stores_fp32_weights(tiny_student, tmp_path):
+    require("coremltools")
+    m = run_export(BACKEND, tiny_student, tmp_path, "none", towers=("text",), recipe="fp32-compute")
+    e = entry(m, BACKEND, "text", "fp32")
+    assert e["recipe"] == "fp32-compute" and e["backend_info"]["compute_precision"] == "float32"
+    assert e["verification"]["passed"] and e["verification"]["cosine_min"] >= 0.9999  # the fp32 gate, not fp16's
+    fp16 = run_export(BACKEND, tiny_student, tmp_path / "fp16", "none", towers=("text",))
+    assert e["size_bytes"] > 1.8 * entry(fp16, BACKEND, "text", "fp32")["size_bytes"]
