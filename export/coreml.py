@@ -3,8 +3,9 @@
     python -m export.coreml CKPT [--out DIR] [--quantize none|int8] [--recipe ...]
 
 Steps: ``torch.export`` -> ``coremltools.convert`` (ExportedProgram, ``minimum_deployment_target=iOS17``,
-``compute_precision=FLOAT16``, or ``FLOAT32`` with ``--recipe fp32-compute``; inputs ``image`` float32 / ``input_ids`` int32, output ``embedding``
-float32) -> [int8 weights with ``coremltools.optimize.coreml.linear_quantize_weights``] -> ``.mlpackage``.
+``compute_precision=FLOAT16``, or ``FLOAT32`` with ``--recipe fp32-compute``; inputs ``image`` float32 /
+``input_ids`` int32, output ``embedding`` float32) -> [int8 weights with
+``coremltools.optimize.coreml.linear_quantize_weights``] -> ``.mlpackage``.
 
 Verification. Core ML's ``predict`` needs macOS. On macOS the written package is run with ``predict``.
 On Linux it is checked statically, and every figure says so: the saved package's MIL program is
@@ -164,7 +165,7 @@ class CoreMLBackend(Backend):
         compute = "float32" if recipe is Recipe.FP32 else "float16"
         mlmodel = ct.convert(
             ep, convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, MIN_TARGET),
-            compute_precision=ct.precision.FLOAT32 if recipe is Recipe.FP32 else ct.precision.FLOAT16,
+            compute_precision=getattr(ct.precision, compute.upper()),
             inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=dtype)],
             outputs=[ct.TensorType(name="embedding", dtype=np.float32)])
         if quantization == "int8":

@@ -61,4 +61,3 @@ def test_dynamic_recipe_quantizes_conv_followed_by_relu():
     assert sorted(_quantized_conv_weights(q).values()) == [False, True, True]
     with torch.no_grad():
         assert torch.nn.functional.cosine_similarity(q(x).flatten(), net(x).flatten(), dim=0) > 0.99
-
