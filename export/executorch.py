@@ -135,7 +135,10 @@ class ExecuTorchBackend(Backend):
         graph = torch.export.export(module, (example,), strict=False).module()
         prepared = prepare_pt2e(graph, quantizer)
         with torch.no_grad():
-            for x in calib:  # static: observers see the calibration set; dynamic: harmless
+            # static: activation observers see the calibration set; dynamic: one pass records the
+            # (constant) weight ranges, more would only repeat it
+            static = recipe in (Recipe.INT8_STATIC, Recipe.INT8_STATIC_CONV)
+            for x in calib if static else calib[:1]:
                 prepared(x.unsqueeze(0))
         return convert_pt2e(prepared)
 
