@@ -109,12 +109,14 @@ class TFLiteBackend(Backend):
         if quantization == "int8":
             from ai_edge_quantizer import qtyping, quantizer, recipe as aq_recipe
 
-            recipe_fn = {Recipe.DYNAMIC_WI8_AFP32: aq_recipe.dynamic_wi8_afp32,
-                         Recipe.DYNAMIC_WI8_AFP32_FLOAT_DW: aq_recipe.dynamic_wi8_afp32,
-                         Recipe.WEIGHT_ONLY_WI8_AFP32: aq_recipe.weight_only_wi8_afp32}[recipe]
+            # recipe -> (ai-edge-quantizer recipe, ops then made weight-only: int8 weights, float compute)
+            recipe_fn, weight_only_ops = {
+                Recipe.DYNAMIC_WI8_AFP32: (aq_recipe.dynamic_wi8_afp32, ()),
+                Recipe.DYNAMIC_WI8_AFP32_FLOAT_DW: (aq_recipe.dynamic_wi8_afp32, ("DEPTHWISE_CONV_2D",)),
+                Recipe.WEIGHT_ONLY_WI8_AFP32: (aq_recipe.weight_only_wi8_afp32, ())}[recipe]
             qt = quantizer.Quantizer(data, recipe_fn())
-            if recipe is Recipe.DYNAMIC_WI8_AFP32_FLOAT_DW:
-                qt.add_weight_only_config(".*", qtyping.TFLOperationName.DEPTHWISE_CONV_2D, 8)
+            for op in weight_only_ops:
+                qt.add_weight_only_config(".*", getattr(qtyping.TFLOperationName, op), 8)
             calibration = None
             if qt.need_calibration:
                 name = _signature_input(data)
@@ -124,8 +126,8 @@ class TFLiteBackend(Backend):
                 info["calibration_samples"] = len(samples)
             result = qt.quantize(calibration, enable_progress_bar=False, enable_progress_report=False)
             data = bytes(result.quantized_model)
-            info["quantizer"] = "ai-edge-quantizer " + recipe_fn.__name__ + (
-                " + weight-only DEPTHWISE_CONV_2D" if recipe is Recipe.DYNAMIC_WI8_AFP32_FLOAT_DW else "")
+            info["quantizer"] = "ai-edge-quantizer " + recipe_fn.__name__ + "".join(
+                f" + weight-only {op}" for op in weight_only_ops)
         atomic_write(path, data)
         runner = TFLiteRunner(path)
         info["signature_input"] = {"name": runner.input_name, "dtype": np.dtype(runner.input_dtype).name,
