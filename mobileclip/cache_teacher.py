@@ -26,7 +26,10 @@ import torch
 from . import get_tokenizer, load_teacher
 from .errors import MobileClipError, cli_errors
 from .fileio import atomic_torch_save
-from .train import PairTransform, SeededView, TeacherCache, build_dataset, collate_count, trim_padding
+from .data import collate_count
+from .teacher_cache import TeacherCache
+from .tokenizer import trim_padding
+from .train_data import PairTransform, SeededView, build_dataset
 
 PROG = "python -m mobileclip.cache_teacher"
 

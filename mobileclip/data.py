@@ -10,7 +10,7 @@ Formats (all yield ``(image_tensor, token_ids, index_or_label)``):
   ``<key>.txt`` (the caption); ``pattern`` may use brace ranges (``shards-{000..009}.tar``) or globs.
 
 A missing or corrupt image never stops a run: the item is ``None`` (map-style datasets) or not yielded
-(shards), :func:`collate_skip` drops it, and the dataset's ``.skipped`` counts it (across DataLoader
+(shards), :func:`collate_count` drops (and counts) it, and the dataset's ``.skipped`` counts it (across DataLoader
 workers); trainers print :func:`skip_report` at the end.
 
 ``python -m mobileclip.data synth --out DIR`` writes the procedurally generated demo dataset
@@ -159,12 +159,12 @@ def skip_report(*datasets) -> str:
     return "; ".join(parts) if parts else "no datasets"
 
 
-def collate_skip(batch):
-    """``default_collate`` after dropping ``None`` items (skipped images). An all-``None`` batch -> ``None``."""
+def collate_count(batch):
+    """Drop unreadable samples (``None``) and say how many were dropped: ``(collated or None, n_dropped)``."""
     from torch.utils.data import default_collate
 
-    batch = [b for b in batch if b is not None]
-    return default_collate(batch) if batch else None
+    good = [b for b in batch if b is not None]
+    return (default_collate(good) if good else None), len(batch) - len(good)
 
 
 def load_image(source, what=None):

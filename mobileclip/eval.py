@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_caption_csv
+from .data import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
 from .errors import CheckpointError, MobileClipError, cli_errors
 from .fileio import atomic_path, atomic_write
 from .templates import get_templates
@@ -145,9 +145,9 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
 
     transform, _, device = _prepare(encoder)
     ds = _ImageFiles(paths, transform)
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_skip)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_count)
     embs, kept = [], []
-    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr):
+    for batch, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr):
         if batch is None:
             continue
         images, idx = batch
