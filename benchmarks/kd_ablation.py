@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-import mobileclip  # noqa: F401  (torchvision import order)
+from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
 from mobileclip.errors import cli_errors
 
 PROG = "python -m benchmarks.kd_ablation"
@@ -63,15 +63,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _train(argv: list[str]):
-    from mobileclip.train import parse_args as train_args, train
-
-    print("\n$ python -m mobileclip.train " + " ".join(argv), flush=True)
-    res = train(train_args(argv))
-    res.pop("module", None)
-    return res
-
-
 def _data(args) -> Path:
     if args.data:
         return Path(args.data)
@@ -90,28 +81,28 @@ def run_ablation(args) -> dict:
     root = _data(args)
     train_dir, test_dir = root / "train", root / "test"
     out = Path(args.out)
-    common = ["--workers", str(args.workers), "--image-size", str(args.image_size), "--quiet", "--log-every", "10",
-              "--resume", "none"]
+    from mobileclip.train import TrainConfig, train
+
+    common = dict(train_data=str(train_dir), workers=args.workers, image_size=args.image_size, quiet=True,
+                  log_every=10, resume="none", seed=args.seed, save_every=100000)
     hf_dir = out / "teacher" / "hf"
     timings = {}
     # 1. proxy teacher
     if not (args.reuse_teacher and (hf_dir / "config.json").is_file()):
         shutil.rmtree(out / "teacher", ignore_errors=True)
         t0 = time.time()
-        _train(["--arch", "hf-clip", "--hf-config", args.teacher_config, "--no-kd", "--train-data", str(train_dir),
-                "--steps", str(args.teacher_steps), "--batch-size", str(args.teacher_batch),
-                "--lr", str(args.teacher_lr), "--seed", str(args.seed), "--save-every", "100000",
-                "--out", str(out / "teacher"), *common])
+        train(TrainConfig(arch="hf-clip", hf_config=args.teacher_config, no_kd=True, steps=args.teacher_steps,
+                          batch_size=args.teacher_batch, lr=args.teacher_lr, out=str(out / "teacher"), **common),
+              echo=True)
         timings["teacher_train_s"] = time.time() - t0
     teacher = load_teacher(str(hf_dir))  # the normal loader: proves the save_pretrained round trip
     # 2. two students, same subset / steps / seed
-    student = ["--model", args.student, "--train-data", str(train_dir), "--train-subset", str(args.subset),
-               "--steps", str(args.student_steps), "--batch-size", str(args.student_batch), "--lr",
-               str(args.student_lr), "--seed", str(args.seed), "--save-every", "100000", *common]
-    for name, extra in (("kd", ["--teacher", str(hf_dir)]), ("nokd", ["--no-kd"])):
+    student = TrainConfig(model=args.student, train_subset=args.subset, steps=args.student_steps,
+                          batch_size=args.student_batch, lr=args.student_lr, **common)
+    for name, changes in (("kd", {"teacher": str(hf_dir)}), ("nokd", {"no_kd": True})):
         shutil.rmtree(out / name, ignore_errors=True)
         t0 = time.time()
-        _train([*student, *extra, "--out", str(out / name)])
+        train(student.replace(out=str(out / name), **changes), echo=True)
         timings[f"{name}_train_s"] = time.time() - t0
     # 3. zero-shot on the test split, same templates for all
     results = {}
@@ -171,15 +162,18 @@ def run_cache_speed(args) -> dict:
     data = out / "data"
     write_synthetic_dataset(data, n_train=args.speed_batch * 4, n_test=0, size=64, seed=0)
     csv_path = data / "captions.csv"
-    common = ["--train-data", str(csv_path), "--model", args.student, "--steps", str(args.speed_steps),
-              "--batch-size", str(args.speed_batch), "--align-steps", "0", "--distil-steps", "0", "--seed", "0",
-              "--resume", "none", "--quiet", "--save-every", "100000", "--workers", "0"]
-    online = _train([*common, "--teacher", "vit-b-32-random", "--out", str(out / "online")])
+    from mobileclip.train import TrainConfig, train
+
+    common = TrainConfig(train_data=str(csv_path), model=args.student, steps=args.speed_steps,
+                         batch_size=args.speed_batch, align_steps=0, distil_steps=0, seed=0, resume="none",
+                         quiet=True, save_every=100000, workers=0)
+    online = train(common.replace(teacher=RANDOM_VIT_B_32, out=str(out / "online")), echo=True)
     t0 = time.time()
-    build_cache("vit-b-32-random", str(csv_path), str(out / "teacher_cache.pt"), variants=1, seed=0,
+    build_cache(RANDOM_VIT_B_32, str(csv_path), str(out / "teacher_cache.pt"), variants=1, seed=0,
                 batch_size=args.speed_batch)
     cache_build = time.time() - t0
-    cached = _train([*common, "--teacher-cache", str(out / "teacher_cache.pt"), "--out", str(out / "cached")])
+    cached = train(common.replace(teacher_cache=str(out / "teacher_cache.pt"), out=str(out / "cached")),
+                   echo=True)
     ratio = online["mean_step_time_s"] / cached["mean_step_time_s"]
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
     print(f"\nKD training step, student {args.student} (224 px), batch {args.speed_batch}, joint phase "

@@ -27,9 +27,9 @@ from . import get_tokenizer, load_teacher
 from .errors import MobileClipError, cli_errors
 from .fileio import atomic_torch_save
 from .data import collate_count
-from .teacher_cache import TeacherCache
 from .tokenizer import trim_padding
-from .train_data import PairTransform, SeededView, build_dataset
+from .training.data import PairTransform, SeededView, build_dataset
+from .training.teacher_cache import TeacherCache
 
 PROG = "python -m mobileclip.cache_teacher"
 

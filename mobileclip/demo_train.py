@@ -48,15 +48,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _train(argv):
-    from .train import parse_args as train_args, train
-
-    print("  $ python -m mobileclip.train " + " ".join(argv), flush=True)
-    res = train(train_args(argv))
-    res.pop("module", None)
-    return res
-
-
 def run(args) -> dict:
     from .data import write_synthetic_dataset
     from .eval import agreement, kd_heads_from_checkpoint, load_encoder, retrieval, zero_shot
@@ -70,8 +61,11 @@ def run(args) -> dict:
     meta = write_synthetic_dataset(data, n_train=args.n_train, n_test=args.n_test, size=64, seed=args.seed)
     train_csv, test_csv = data / meta["files"]["train_captions"], data / meta["files"]["test_captions"]
     test_classes = data / meta["files"]["test_classes"]
-    common = ["--quiet", "--log-every", "10", "--resume", "none", "--seed", str(args.seed), "--threads",
-              str(args.threads), "--batch-size", str(args.batch_size), "--save-every", "100000", "--workers", "0"]
+    from .train import TrainConfig, train
+
+    common = dict(train_data=str(train_csv), image_size=args.image_size, lr=1e-3, quiet=True, log_every=10,
+                  resume="none", seed=args.seed, threads=args.threads, batch_size=args.batch_size,
+                  save_every=100000, workers=0)
     if args.teacher:
         teacher_spec = args.teacher
         print(f"[train 2/4] teacher: {teacher_spec} (given; no proxy training)", flush=True)
@@ -81,9 +75,8 @@ def run(args) -> dict:
               f"-> {teacher_spec}", flush=True)
         run_dir = out / "teacher_run"
         shutil.rmtree(run_dir, ignore_errors=True)
-        _train(["--arch", "hf-clip", "--hf-config", "cpu-vit", "--no-kd", "--train-data", str(train_csv),
-                "--image-size", str(args.image_size), "--steps", str(args.teacher_steps), "--lr", "1e-3",
-                "--out", str(run_dir), *common])
+        train(TrainConfig(arch="hf-clip", hf_config="cpu-vit", no_kd=True, steps=args.teacher_steps,
+                          out=str(run_dir), **common), echo=True)
         shutil.rmtree(teacher_spec, ignore_errors=True)
         os.replace(run_dir / "hf", teacher_spec)
     teacher = load_teacher(teacher_spec)
@@ -91,9 +84,8 @@ def run(args) -> dict:
           f"{args.student_steps} steps", flush=True)
     kd_dir = out / "kd_run"
     shutil.rmtree(kd_dir, ignore_errors=True)
-    _train(["--model", args.student, "--image-size", str(args.image_size), "--train-data", str(train_csv),
-            "--teacher", teacher_spec, "--steps", str(args.student_steps), "--lr", "1e-3", "--out", str(kd_dir),
-            *common])
+    train(TrainConfig(model=args.student, teacher=teacher_spec, steps=args.student_steps, out=str(kd_dir),
+                      **common), echo=True)
     student_path = out / "student.pt"
     shutil.copyfile(kd_dir / "final.pt", student_path.with_suffix(".pt.tmp"))
     os.replace(student_path.with_suffix(".pt.tmp"), student_path)

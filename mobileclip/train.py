@@ -22,32 +22,24 @@ from ``OUT/last.pt`` (``--resume auto``) continues exactly like an uninterrupted
 """
 from __future__ import annotations
 
-import copy
 import csv
-import json
 import math
-import os
-import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from . import create_model, get_tokenizer, load_teacher, save_checkpoint
 from .batchnorm import recalibrate_bn
 from .data import collate_count
 from .errors import TrainError, cli_errors
-from .fileio import atomic_torch_save
-from .hf_proxy import HF_TRAIN_FORMAT, HFClipTrainable, hf_clip_config, hf_config_dict
-from .kd import KDModule
-from .schedule import ALL_TERMS, Schedule, lr_lambda
-from .teacher_cache import TeacherCache
 from .tokenizer import trim_padding
-from .train_config import PROG, TrainConfig, build_parser, parse_args
-from .train_data import PairTransform, SeededView, build_dataset, epoch_batches, item_seed
+from .training.config import PROG, TrainConfig, build_parser, parse_args
+from .training.data import epoch_batches, item_seed
+from .training.run import Run, setup
+from .training.schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
+from .training.state import restore, save
 
 __all__ = ["PROG", "Run", "TrainConfig", "TrainError", "build_parser", "main", "parse_args", "train"]
 
@@ -55,303 +47,20 @@ LOG_COLUMNS = ["step", "epoch", "phase", "lr", "total", "grad_norm", "step_time_
                "nonfinite_steps"] + ALL_TERMS + [f"w_{t}" for t in ALL_TERMS]
 
 
-@dataclass
-class Run:
-    """Everything one training run holds: its (effective) config, models, data, optimiser and progress."""
-
-    cfg: TrainConfig
-    rank: int
-    world: int
-    device: torch.device
-    use_amp: bool
-    student: torch.nn.Module = None
-    module: KDModule = None
-    teacher: torch.nn.Module | None = None
-    cache: TeacherCache | None = None
-    base: object = None  # the dataset (map-style or streamed)
-    view: SeededView | None = None
-    indices: torch.Tensor | None = None
-    optimizer: torch.optim.Optimizer = None
-    scheduler: object = None
-    scaler: object = None
-    schedule: Schedule = None
-    ddp: torch.nn.Module = None
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    skipped_images: int = 0
-    nonfinite: int = 0
-    phase_stats: dict = field(default_factory=dict)
-    step_times: list = field(default_factory=list)
-    tb: object = None
-    bar: object = None
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def kd(self) -> bool:
-        return not self.cfg.no_kd
-
-    @property
-    def out(self) -> Path:
-        return Path(self.cfg.out)
-
-    @property
-    def streaming(self) -> bool:
-        return isinstance(self.base, torch.utils.data.IterableDataset)
-
-    @property
-    def stop_at(self) -> int:
-        return self.cfg.steps if self.cfg.stop_after is None else min(self.cfg.steps, self.cfg.stop_after)
-
-    @property
-    def layout(self):
-        return torch.channels_last if self.cfg.channels_last == "on" else torch.contiguous_format
-
-
 # ------------------------------------------------------------------------------------------------ train
-def train(cfg: TrainConfig, dataset=None) -> dict:
+def train(cfg: TrainConfig, dataset=None, echo: bool = False) -> dict:
     """Run training as configured by ``cfg``. ``dataset`` overrides ``cfg.train_data`` with any map-style
     dataset whose items are ``(PIL image, token ids)`` or None (a shallow copy gets the training transform;
-    the caller's dataset is not changed). Returns the run's summary (``summary["module"]``: the trained
-    :class:`~mobileclip.kd.KDModule`)."""
+    the caller's dataset is not changed). ``echo`` prints the equivalent command line first. Returns the
+    run's summary (``summary["module"]``: the trained :class:`~mobileclip.training.kd.KDModule`)."""
+    if echo:
+        print(f"\n$ {cfg.command()}", flush=True)
     run = setup(cfg, dataset)
     restore(run)
     open_log(run)
     while run.step < run.stop_at:
         train_epoch(run)
     return finish(run)
-
-
-# ------------------------------------------------------------------------------------------------ setup
-def _dist_info():
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
-
-
-def _start_process(cfg: TrainConfig) -> Run:
-    """Threads, device and process group; checks that need no model."""
-    rank, local_rank, world = _dist_info()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    if cfg.device == "auto":
-        device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
-    else:
-        device = torch.device(cfg.device)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if cfg.amp == "on" and device.type != "cuda":
-        raise TrainError("--amp on needs a CUDA device (mixed precision is only used on GPUs)")
-    if cfg.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter  # noqa: F401
-        except ImportError:
-            raise TrainError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
-    return Run(cfg, rank, world, device, use_amp=device.type == "cuda" and cfg.amp != "off")
-
-
-def _build_student(cfg: TrainConfig) -> torch.nn.Module:
-    if cfg.arch == "hf-clip":
-        return HFClipTrainable(hf_clip_config(cfg.hf_config, cfg.image_size))
-    overrides = json.loads(cfg.model_overrides) if cfg.model_overrides else {}
-    if cfg.image_size:
-        overrides.setdefault("vision_cfg", {})["image_size"] = cfg.image_size
-    student = create_model(cfg.model, **overrides)
-    if cfg.init:
-        from . import load_checkpoint
-
-        student.load_state_dict(load_checkpoint(cfg.init).state_dict())
-    return student
-
-
-def _build_teacher(run: Run) -> int | None:
-    """The online teacher or the teacher cache (KD runs); returns the teacher's embedding size."""
-    cfg = run.cfg
-    if not run.kd:
-        return None
-    if cfg.teacher_cache:
-        run.cache = TeacherCache(cfg.teacher_cache)
-        if cfg.aug_variants not in (0, run.cache.variants):
-            raise TrainError(f"--aug-variants {cfg.aug_variants} != the cache's {run.cache.variants} variants")
-        run.cfg = cfg.replace(aug_variants=run.cache.variants)  # the run's effective config, not the caller's
-        return run.cache.embed_dim
-    run.teacher = load_teacher(cfg.teacher, device=run.device)
-    return run.teacher.embed_dim
-
-
-def _build_data(run: Run, dataset):
-    cfg, student, tcfg = run.cfg, run.student, run.teacher.preprocess_cfg if run.teacher is not None else None
-    same_view = tcfg is not None and all(
-        tcfg.get(k) == student.preprocess_cfg.get(k) for k in ("image_size", "mean", "std", "interpolation"))
-    transform = PairTransform(student.preprocess_cfg, None if (tcfg is None or same_view) else tcfg,
-                              train=True, scale=cfg.crop_scale)
-    if dataset is None:
-        run.base = build_dataset(cfg.train_data, transform, get_tokenizer(), cfg.templates, run.rank, run.world,
-                                 cfg.seed)
-    else:
-        run.base = copy.copy(dataset)
-        if hasattr(run.base, "transform"):
-            run.base.transform = transform
-    if run.streaming and (run.cache is not None or cfg.train_subset < 1.0):
-        raise TrainError("tar shards are streamed: --teacher-cache and --train-subset need a captions CSV or a "
-                         "class folder (random access)")
-    n_total = 0 if run.streaming else len(run.base)
-    run.indices = torch.arange(n_total)
-    if cfg.train_subset < 1.0:
-        g = torch.Generator().manual_seed(cfg.subset_seed)
-        run.indices = torch.randperm(n_total, generator=g)[:max(1, round(cfg.train_subset * n_total))].sort().values
-    if run.cache is not None:
-        run.cache.check(str(cfg.train_data), n_total, cfg.seed, cfg.crop_scale, student.preprocess_cfg.get("image_size"))
-    run.view = None if run.streaming else SeededView(run.base, cfg.seed)
-
-
-def _param_groups(module: KDModule, lr: float, balancer_lr: float, wd: float):
-    decay, no_decay, bal = [], [], []
-    for name, p in module.named_parameters():
-        if not p.requires_grad:
-            continue
-        if name.startswith("balancer."):
-            bal.append(p)
-        elif p.ndim < 2 or "logit_scale" in name or "embedding" in name:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    groups = [{"params": decay, "weight_decay": wd, "lr": lr}, {"params": no_decay, "weight_decay": 0.0, "lr": lr}]
-    if bal:
-        groups.append({"params": bal, "weight_decay": 0.0, "lr": balancer_lr})
-    return groups
-
-
-def _build_optimisation(run: Run):
-    cfg = run.cfg
-    # fused: one kernel for all parameters (8x faster than the per-tensor loop on CPU, same update rule)
-    run.optimizer = torch.optim.AdamW(_param_groups(run.module, cfg.lr, cfg.balancer_lr, cfg.weight_decay),
-                                      lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6,
-                                      fused=run.device.type in ("cpu", "cuda"))
-    warmup = max(1, round(0.05 * cfg.steps)) if cfg.warmup < 0 else max(1, cfg.warmup)
-    sched_fn = lr_lambda(warmup, cfg.steps, cfg.min_lr_ratio)
-    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, [sched_fn] * len(run.optimizer.param_groups))
-    run.scaler = torch.amp.GradScaler("cuda", enabled=run.use_amp)
-    run.schedule = Schedule(cfg.steps, run.kd, cfg.align_steps, cfg.distil_steps, cfg.affinity)
-
-
-def setup(cfg: TrainConfig, dataset=None) -> Run:
-    """Process, seeds, student, teacher (or cache), KD module, data, optimiser and schedule."""
-    run = _start_process(cfg)
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    student = _build_student(cfg)
-    teacher_dim = _build_teacher(run)
-    cfg = run.cfg
-    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity).to(run.device)
-    run.student = run.module.student
-    run.student.to(memory_format=run.layout)  # only 4-D (conv) weights change layout
-    _build_data(run, dataset)
-    _build_optimisation(run)
-    return run
-
-
-# ---------------------------------------------------------------------------------------------- restore
-def _rng_state() -> dict:
-    st = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]), "python_pos": random.getstate()[2],
-          "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)), "numpy_pos": int(np.random.get_state()[2])}
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-
-def _set_rng_state(st: dict):
-    torch.set_rng_state(st["torch"])
-    random.setstate((3, tuple(st["python"]), st["python_pos"]))
-    np.random.set_state(("MT19937", st["numpy"].numpy().astype(np.uint32), st["numpy_pos"], 0, 0.0))
-    if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
-
-
-def _resume_path(run: Run) -> Path | None:
-    resume = run.cfg.resume
-    if resume in ("none", "", None):
-        return None
-    path = run.out / "last.pt" if resume == "auto" else Path(resume)
-    if resume != "auto" and not path.is_file():
-        raise TrainError(f"--resume {path}: no such checkpoint")
-    return path if path.is_file() else None
-
-
-def restore(run: Run):
-    """Continue from ``OUT/last.pt`` (or ``--resume PATH``) when there is one; then wrap the module in DDP."""
-    path = _resume_path(run)
-    if path is not None:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        ts = payload.get("extra", {}).get("train_state") if payload.get("format") != HF_TRAIN_FORMAT \
-            else payload["train_state"]
-        if not ts:
-            raise TrainError(f"{path} has no train_state to resume from")
-        (run.student.clip if run.cfg.arch == "hf-clip" else run.student).load_state_dict(payload["state_dict"])
-        if ts.get("heads") is not None:
-            run.module.heads.load_state_dict(ts["heads"])
-        run.module.balancer.load_state_dict(ts["balancer"])
-        run.optimizer.load_state_dict(ts["optimizer"])
-        run.scheduler.load_state_dict(ts["scheduler"])
-        if ts.get("scaler"):
-            run.scaler.load_state_dict(ts["scaler"])
-        run.step, run.epoch, run.batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
-        run.skipped_images, run.nonfinite = ts["skipped_images"], ts["nonfinite_steps"]
-        _set_rng_state(ts["rng"][run.rank] if run.rank < len(ts["rng"]) else ts["rng"][0])
-        if run.is_main:
-            print(f"resumed from {path} at step {run.step} (phase {run.schedule.phase_at(run.step)}, "
-                  f"epoch {run.epoch})", flush=True)
-    run.ddp = run.module
-    if run.distributed:
-        run.ddp = torch.nn.parallel.DistributedDataParallel(
-            run.module, device_ids=[run.device.index] if run.device.type == "cuda" else None,
-            find_unused_parameters=True)
-
-
-# ------------------------------------------------------------------------------------------------- save
-def train_state(run: Run) -> dict:
-    """Everything a resume needs (collective in DDP: every rank calls it)."""
-    rngs = [None] * run.world
-    st = _rng_state()
-    if run.distributed:
-        torch.distributed.all_gather_object(rngs, st)
-    else:
-        rngs = [st]
-    m = run.module
-    return {"step": run.step, "epoch": run.epoch, "batch_in_epoch": run.batch_in_epoch,
-            "phase": run.schedule.phase_at(run.step), "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict() if run.use_amp else None,
-            "balancer": m.balancer.state_dict(), "heads": m.heads.state_dict() if m.heads is not None else None,
-            "skipped_images": run.skipped_images, "nonfinite_steps": run.nonfinite, "rng": rngs,
-            "args": run.cfg.as_record()}
-
-
-def save(run: Run, path: Path, final: bool = False, weights_only: bool = False):
-    ts = train_state(run)  # collective in DDP: every rank calls it
-    if not run.is_main:
-        return
-    student = run.student
-    if run.cfg.arch == "hf-clip":
-        atomic_torch_save({"format": HF_TRAIN_FORMAT, "hf_config": hf_config_dict(student.clip.config),
-                           "state_dict": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
-                           "train_state": ts}, path)
-        if final:
-            student.clip.save_pretrained(run.out / "hf")
-        return
-    heads = run.module.heads
-    teacher = (run.teacher.label if run.teacher is not None else
-               run.cache.meta.get("teacher") if run.cache is not None else None)
-    extra = {"kd_heads": heads.checkpoint_state() if heads is not None else None,
-             "train_state": ts if not weights_only else {"step": ts["step"], "args": ts["args"]},
-             "teacher": teacher, "kd": run.kd}
-    save_checkpoint(student, path, extra=extra)
 
 
 # -------------------------------------------------------------------------------------------------- log

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ._torchvision import import_torchvision
-from .errors import TrainError
-from .transform import CLIP_MEAN, CLIP_STD
+from .._torchvision import import_torchvision
+from ..errors import TrainError
+from ..transform import CLIP_MEAN, CLIP_STD
 
 class PairTransform:
     """PIL image -> student tensor, or (student, teacher) tensors cut from the *same* random crop.
@@ -92,7 +92,7 @@ def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: 
 def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
                   seed: int = 0):
     """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar)."""
-    from . import data
+    from .. import data
 
     p = Path(path)
     if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
@@ -103,7 +103,7 @@ def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", 
             raise TrainError(f"caption CSV not found: {path}")
         return data.CaptionCsv(str(path), transform, tokenizer)
     if p.is_dir():
-        from .templates import get_templates
+        from ..templates import get_templates
 
         return data.ClassFolder(str(path), transform, tokenizer, get_templates(templates), train=True)
     raise TrainError(f"--train-data {path}: expected a captions .csv, a class folder or .tar shards")

@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from .errors import TrainError
+from ..errors import TrainError
 
 class TeacherCache:
     """Precomputed teacher embeddings (``python -m mobileclip.cache_teacher``) looked up by (variant, index)."""

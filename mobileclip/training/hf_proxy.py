@@ -12,9 +12,9 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import TrainError
-from .tokenizer import eot_attention_mask
-from .transform import CLIP_MEAN, CLIP_STD
+from ..errors import TrainError
+from ..tokenizer import eot_attention_mask
+from ..transform import CLIP_MEAN, CLIP_STD
 
 HF_TRAIN_FORMAT = "mobileclip-kd-hfclip-train"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .errors import TrainError
-from .losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
+from ..errors import TrainError
+from ..losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
                      ResponseDistillLoss, UncertaintyBalancer)
 from .schedule import ALL_TERMS
 

@@ -76,6 +76,26 @@ class TrainConfig:
         """A copy with ``changes`` (the config itself is frozen)."""
         return dataclasses.replace(self, **changes)
 
+    def to_argv(self) -> list[str]:
+        """The ``python -m mobileclip.train`` flags that parse back into this config (non-default fields)."""
+        argv = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                argv += [flag] if value else []
+            elif isinstance(value, tuple):
+                argv += [flag, *map(str, value)]
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def command(self) -> str:
+        """The equivalent command line."""
+        return " ".join([PROG, *self.to_argv()])
+
     def as_record(self) -> dict:
         """The JSON/checkpoint-friendly dict of every field (tuples as lists), in field order."""
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
