@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
+from mobileclip.cli import add_model, add_threads, set_threads
 from mobileclip.errors import cli_errors
 
 PROG = "python -m benchmarks.kd_ablation"
@@ -43,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher-batch", type=int, default=64, help="proxy teacher batch size")
     p.add_argument("--teacher-lr", type=float, default=1e-3, help="proxy teacher learning rate")
     p.add_argument("--reuse-teacher", action="store_true", help="reuse OUT/teacher/hf if it exists")
-    p.add_argument("--student", default="mnv3l-lsra-512", help="student registry config")
+    add_model(p, flag="--student", help="student registry config")
     p.add_argument("--image-size", type=int, default=32, help="student (and teacher) input size")
     p.add_argument("--subset", type=float, default=0.1, help="fraction of CIFAR-10 train the students see")
     p.add_argument("--student-steps", type=int, default=400, help="student training steps (both runs)")
@@ -52,9 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed (proxy teacher and both student runs)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test images (default all)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: on a small shared CPU, 2 threads contending with other "
-                        "processes were measured 5-30x slower per step than 1)")
+    add_threads(p, 1, "torch intra-op threads", "default 1: on a small shared CPU, 2 threads contending with other "
+                                                "processes were measured 5-30x slower per step than 1")
     p.add_argument("--cache-speed", action="store_true",
                    help="instead: measure a KD training step with the online ViT-B/32-shaped teacher vs the "
                         "precomputed teacher cache (mobileclip.cache_teacher), same run")
@@ -75,7 +75,8 @@ def run_ablation(args) -> dict:
     from tabulate import tabulate
 
     from mobileclip import load_teacher
-    from mobileclip.eval import load_encoder, zero_shot
+    from mobileclip.encoders import load_encoder
+    from mobileclip.eval import zero_shot
 
     t_start = time.time()
     root = _data(args)
@@ -190,8 +191,7 @@ def run_cache_speed(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     with cli_errors("benchmarks.kd_ablation"):
         if args.cache_speed:
             return run_cache_speed(args)

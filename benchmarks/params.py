@@ -18,8 +18,9 @@ from tabulate import tabulate
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
 from mobileclip.errors import cli_errors
 
-from .common import (add_output_args, RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
-                     split_list, write_outputs)
+from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads, default_paths
+
+from .common import load_student, load_teacher_spec, machine_info, machine_line, split_list, write_outputs
 
 PROG = "python -m benchmarks.params"
 
@@ -124,10 +125,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default=f"{DEFAULT_MODEL},mnv3l-lsra-256",
                    help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
-    p.add_argument("--teacher", default=RANDOM_VIT_B_32,
-                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    add_teacher(p, default=RANDOM_VIT_B_32,
+                help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json: adds fp32/int8 file sizes")
-    p.add_argument("--threads", type=int, default=None, help="torch threads while counting (default: torch's)")
+    add_threads(p, what="torch threads while counting")
     add_output_args(p, "params")
     return p.parse_args(argv)
 

@@ -24,6 +24,7 @@ import torch
 from tabulate import tabulate
 
 from . import RANDOM_VIT_B_32, load_teacher
+from .cli import add_model, add_teacher, add_threads, set_threads
 from .errors import cli_errors
 
 PROG = "python -m mobileclip.demo_train"
@@ -32,28 +33,27 @@ PROG = "python -m mobileclip.demo_train"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     env = os.environ.get("TEACHER", "")
-    p.add_argument("--teacher", default=None if env in ("", RANDOM_VIT_B_32) else env,
+    add_teacher(p, default=None if env in ("", RANDOM_VIT_B_32) else env,
                    help="use this teacher instead of training a proxy (hub name or save_pretrained dir; env TEACHER)")
     p.add_argument("--out", default=".cache/demo", help="demo folder (data/, teacher/, student.pt, kd_run/)")
-    p.add_argument("--student", default="mnv3l-lsra-512", help="student registry config")
+    add_model(p, flag="--student", help="student registry config")
     p.add_argument("--image-size", type=int, default=32, help="student (and proxy teacher) input size")
     p.add_argument("--n-train", type=int, default=1200, help="synthetic training images (2 captions each)")
     p.add_argument("--n-test", type=int, default=240, help="synthetic test images")
     p.add_argument("--teacher-steps", type=int, default=600, help="proxy teacher training steps")
     p.add_argument("--student-steps", type=int, default=160, help="student distillation steps")
     p.add_argument("--batch-size", type=int, default=48, help="batch size (teacher and student)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: much faster than 2 on a busy 2-core machine; 0 = torch default)")
+    add_threads(p, 1, default_help="default 1: much faster than 2 on a busy 2-core machine; 0 = torch default")
     p.add_argument("--seed", type=int, default=0, help="seed")
     return p.parse_args(argv)
 
 
 def run(args) -> dict:
     from .data import write_synthetic_dataset
-    from .eval import agreement, kd_heads_from_checkpoint, load_encoder, retrieval, zero_shot
+    from .encoders import kd_heads_from_checkpoint, load_encoder
+    from .eval import agreement, retrieval, zero_shot
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
     data = out / "data"

@@ -335,7 +335,8 @@ def finish(run: Run) -> dict:
 
 
 def _zeroshot(cfg: TrainConfig, out: Path) -> dict:
-    from .eval import load_encoder, zero_shot
+    from .encoders import load_encoder
+    from .eval import zero_shot
 
     enc = load_encoder(str(out / "hf") if cfg.arch == "hf-clip" else str(out / "final.pt"))
     res = zero_shot(enc, cfg.zeroshot, templates=cfg.templates)

@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 from dataclasses import dataclass
 
+from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+
 PROG = "python -m mobileclip.train"
 
 
@@ -24,13 +26,13 @@ class TrainConfig:
     workers: int = 0
     # model
     arch: str = "student"  # student | hf-clip
-    model: str = "mnv3l-lsra-512"
+    model: str = DEFAULT_MODEL
     model_overrides: str | None = None  # JSON text merged into the student config
     image_size: int | None = None
     hf_config: str = "tiny"
     init: str | None = None
     # distillation
-    teacher: str = "openai/clip-vit-base-patch32"
+    teacher: str = DEFAULT_TEACHER
     teacher_cache: str | None = None
     no_kd: bool = False
     align_steps: int = -1
@@ -122,15 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--arch", choices=["student", "hf-clip"], default="student",
                    help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
                         "for training a proxy teacher with --no-kd")
-    m.add_argument("--model", default="mnv3l-lsra-512", help="student registry config (mobileclip.list_models())")
+    add_model(m)
     m.add_argument("--model-overrides", default=None, help="JSON merged into the student config, "
                                                            "e.g. '{\"text_cfg\": {\"layers\": 4}}'")
     m.add_argument("--image-size", type=int, default=None, help="override the model's input size (student or hf-clip)")
     m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
     m.add_argument("--init", default=None, help="start from this student checkpoint's weights (fine-tuning)")
     k = p.add_argument_group("distillation")
-    k.add_argument("--teacher", default="openai/clip-vit-base-patch32",
-                   help="frozen teacher: hub name, save_pretrained dir, or vit-b-32-random")
+    add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
     k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
                                                          "(python -m mobileclip.cache_teacher); the teacher is not loaded")
     k.add_argument("--no-kd", action="store_true", help="contrastive loss only (CLIP from scratch, ablation baseline)")
@@ -157,8 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--max-nonfinite", type=int, default=10, help="abort after this many NaN/inf steps (each is skipped)")
     o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
     o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    o.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads per process (0 = torch's default; 1 is much faster on a busy shared CPU)")
+    add_threads(o, 0, "torch CPU threads per process", "0 = torch's default; 1 is much faster on a busy shared CPU")
     r = p.add_argument_group("output")
     r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
     o.add_argument("--bn-recalibrate", type=int, default=20,
