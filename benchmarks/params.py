@@ -16,11 +16,11 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
+from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads, default_paths
+from mobileclip.encoders import load_encoder
 from mobileclip.errors import cli_errors
 
-from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads, default_paths
-
-from .common import load_student, load_teacher_spec, machine_info, machine_line, split_list, write_outputs
+from .common import load_teacher_spec, machine_info, machine_line, split_list, write_outputs
 
 PROG = "python -m benchmarks.params"
 
@@ -67,8 +67,8 @@ def run(args) -> dict:
     if teacher is not None:
         entries.append(model_entry(teacher, teacher.label, "teacher"))
     for spec in split_list(args.students):
-        model, label, _ = load_student(spec)
-        entries.append(model_entry(model, label, "student"))
+        model = load_encoder(spec, kind="student")
+        entries.append(model_entry(model, model.label, "student"))
         del model
     if not entries:
         raise MobileClipError("nothing to count: give --students and/or --teacher")

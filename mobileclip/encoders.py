@@ -55,25 +55,41 @@ def _untrained_student(name: str, device) -> nn.Module:
     return model.to(device).eval()
 
 
-def load_encoder(spec, device="cpu", return_payload: bool = False, backend: str | None = None,
-                 quantization: str = "int8", num_threads: int | None = None):
+KINDS = ("student", "teacher", "exported")
+
+
+def _kind_of(spec: str, path: Path) -> str:
+    from . import list_models
+
+    if path.is_file() or path.suffix == ".pt" or spec in list_models():
+        return "student"
+    return "exported" if (path / "manifest.json").is_file() else "teacher"
+
+
+def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | None = None,
+                 backend: str | None = None, quantization: str = "int8", num_threads: int | None = None):
     """The :class:`Encoder` named by ``spec`` (see the module docstring). ``return_payload=True`` also returns
-    the checkpoint payload (``None`` for anything but a student checkpoint). ``backend``/``quantization``/
-    ``num_threads`` select an exported model in an export folder."""
+    the checkpoint payload (``None`` for anything but a student checkpoint). ``kind`` (student, teacher,
+    exported) refuses any other kind with a clear error. ``backend``/``quantization``/``num_threads`` select
+    an exported model in an export folder."""
     from . import list_models, load_checkpoint, load_teacher
 
     spec = str(spec)
     path = Path(spec).expanduser()
     if _looks_like_path(spec) and not path.exists():
         raise MobileClipError(f"model not found: {spec} (no such checkpoint file, export or teacher folder)")
+    found = _kind_of(spec, path)
+    if kind is not None and found != kind:
+        hint = {"student": f"a registry config ({', '.join(list_models())}) or a checkpoint file"}.get(kind, kind)
+        raise MobileClipError(f"{spec!r} is not a {kind}: expected {hint}")
     payload = None
-    if path.is_file() or path.suffix == ".pt":
+    if found == "student" and spec in list_models() and not path.is_file():
+        model = _untrained_student(spec, device)
+    elif found == "student":
         model, payload = load_checkpoint(path, return_payload=True)
         model.label, model.trained = f"{model.config.get('name', 'student')} ({path.name})", True
         model.to(device).eval()
-    elif spec in list_models():
-        model = _untrained_student(spec, device)
-    elif (path / "manifest.json").is_file():
+    elif found == "exported":
         if backend is None:
             raise MobileClipError(f"{spec} is an export folder: name the runtime (backend=executorch|tflite|coreml)")
         from export.runtime import load_exported
