@@ -21,9 +21,10 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import MobileClipError
+from mobileclip.cli import add_output_args, add_teacher, add_threads, default_paths, set_threads
 from mobileclip.errors import cli_errors
 
-from .common import add_output_args, default_paths, machine_info, machine_line, split_list, write_outputs
+from .common import machine_info, machine_line, split_list, write_outputs
 
 PROG = "python -m benchmarks.accuracy"
 EXPORT_BACKENDS = ("executorch", "tflite", "coreml")
@@ -65,11 +66,10 @@ def exported_encoders(export_dir: str, backends, quantization: str, skipped: lis
 
 
 def run(args) -> dict:
-    from mobileclip.eval import (_agreement_from, _zero_shot_scores, encoder_label, kd_heads_from_checkpoint,
-                                 load_encoder, retrieval, zero_shot_images)
+    from mobileclip.encoders import encoder_label, kd_heads_from_checkpoint, load_encoder
+    from mobileclip.eval import agreement_from_images, retrieval, zero_shot_images, zero_shot_scores
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     zs_root = Path(args.zeroshot) if args.zeroshot else default_zeroshot()
     csv = None if args.no_retrieval else Path(args.retrieval) if args.retrieval else default_retrieval()
     if not zs_root.is_dir():
@@ -98,7 +98,7 @@ def run(args) -> dict:
     for kind, label, runtime, precision, enc in models:
         print(f"[{kind}: {label} | {runtime} {precision}]")
         zs = zero_shot_images(enc, zs_root, args.batch_size, args.limit, progress=progress)
-        scores = _zero_shot_scores(zs, args.templates)
+        scores = zero_shot_scores(zs, args.templates)
         row = {"kind": kind, "model": label, "runtime": runtime, "precision": precision,
                "zeroshot": {k: scores[k] for k in ("top1", "top5", "n", "n_classes", "n_templates", "skipped")}}
         if csv is not None:
@@ -106,7 +106,7 @@ def run(args) -> dict:
         if kind == "teacher":
             teacher_zs = zs
         else:
-            ag = _agreement_from(zs, teacher_zs, args.templates, heads)
+            ag = agreement_from_images(zs, teacher_zs, args.templates, heads)
             row["agreement"] = {k: ag[k] for k in ("top1_agreement", "mean_cosine_image", "mean_cosine_text",
                                                    "space", "n")}
         rows.append(row)
@@ -155,7 +155,7 @@ def to_markdown(result: dict) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("student", help="student checkpoint (.pt)")
-    p.add_argument("--teacher", required=True,
+    add_teacher(p, default=None, required=True,
                    help="teacher: save_pretrained folder, hub name, or vit-b-32-random (accuracy then meaningless)")
     p.add_argument("--export", default=None, help="export folder (manifest.json) of this student: adds its exported models")
     p.add_argument("--backends", default="executorch,tflite,coreml",
@@ -168,7 +168,7 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="zero-shot: at most N images, evenly spaced over classes")
     p.add_argument("--retrieval-limit", type=int, default=None, help="retrieval: the first N images (all captions)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add_threads(p, what="torch threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_output_args(p, "accuracy")
     return p.parse_args(argv)

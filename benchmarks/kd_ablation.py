@@ -27,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-import mobileclip  # noqa: F401  (torchvision import order)
+from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
+from mobileclip.cli import add_model, add_threads, set_threads
 from mobileclip.errors import cli_errors
 
 PROG = "python -m benchmarks.kd_ablation"
@@ -43,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher-batch", type=int, default=64, help="proxy teacher batch size")
     p.add_argument("--teacher-lr", type=float, default=1e-3, help="proxy teacher learning rate")
     p.add_argument("--reuse-teacher", action="store_true", help="reuse OUT/teacher/hf if it exists")
-    p.add_argument("--student", default="mnv3l-lsra-512", help="student registry config")
+    add_model(p, flag="--student", help="student registry config")
     p.add_argument("--image-size", type=int, default=32, help="student (and teacher) input size")
     p.add_argument("--subset", type=float, default=0.1, help="fraction of CIFAR-10 train the students see")
     p.add_argument("--student-steps", type=int, default=400, help="student training steps (both runs)")
@@ -52,24 +53,14 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed (proxy teacher and both student runs)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test images (default all)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: on a small shared CPU, 2 threads contending with other "
-                        "processes were measured 5-30x slower per step than 1)")
+    add_threads(p, 1, "torch intra-op threads", "default 1: on a small shared CPU, 2 threads contending with other "
+                                                "processes were measured 5-30x slower per step than 1")
     p.add_argument("--cache-speed", action="store_true",
                    help="instead: measure a KD training step with the online ViT-B/32-shaped teacher vs the "
                         "precomputed teacher cache (mobileclip.cache_teacher), same run")
     p.add_argument("--speed-steps", type=int, default=10, help="--cache-speed: steps per mode (first 2 not timed)")
     p.add_argument("--speed-batch", type=int, default=16, help="--cache-speed: batch size")
     return p.parse_args(argv)
-
-
-def _train(argv: list[str]):
-    from mobileclip.train import parse_args as train_args, train
-
-    print("\n$ python -m mobileclip.train " + " ".join(argv), flush=True)
-    res = train(train_args(argv))
-    res.pop("module", None)
-    return res
 
 
 def _data(args) -> Path:
@@ -84,34 +75,35 @@ def run_ablation(args) -> dict:
     from tabulate import tabulate
 
     from mobileclip import load_teacher
-    from mobileclip.eval import load_encoder, zero_shot
+    from mobileclip.encoders import load_encoder
+    from mobileclip.eval import zero_shot
 
     t_start = time.time()
     root = _data(args)
     train_dir, test_dir = root / "train", root / "test"
     out = Path(args.out)
-    common = ["--workers", str(args.workers), "--image-size", str(args.image_size), "--quiet", "--log-every", "10",
-              "--resume", "none"]
+    from mobileclip.train import TrainConfig, train
+
+    common = dict(train_data=str(train_dir), workers=args.workers, image_size=args.image_size, quiet=True,
+                  log_every=10, resume="none", seed=args.seed, save_every=100000)
     hf_dir = out / "teacher" / "hf"
     timings = {}
     # 1. proxy teacher
     if not (args.reuse_teacher and (hf_dir / "config.json").is_file()):
         shutil.rmtree(out / "teacher", ignore_errors=True)
         t0 = time.time()
-        _train(["--arch", "hf-clip", "--hf-config", args.teacher_config, "--no-kd", "--train-data", str(train_dir),
-                "--steps", str(args.teacher_steps), "--batch-size", str(args.teacher_batch),
-                "--lr", str(args.teacher_lr), "--seed", str(args.seed), "--save-every", "100000",
-                "--out", str(out / "teacher"), *common])
+        train(TrainConfig(arch="hf-clip", hf_config=args.teacher_config, no_kd=True, steps=args.teacher_steps,
+                          batch_size=args.teacher_batch, lr=args.teacher_lr, out=str(out / "teacher"), **common),
+              echo=True)
         timings["teacher_train_s"] = time.time() - t0
     teacher = load_teacher(str(hf_dir))  # the normal loader: proves the save_pretrained round trip
     # 2. two students, same subset / steps / seed
-    student = ["--model", args.student, "--train-data", str(train_dir), "--train-subset", str(args.subset),
-               "--steps", str(args.student_steps), "--batch-size", str(args.student_batch), "--lr",
-               str(args.student_lr), "--seed", str(args.seed), "--save-every", "100000", *common]
-    for name, extra in (("kd", ["--teacher", str(hf_dir)]), ("nokd", ["--no-kd"])):
+    student = TrainConfig(model=args.student, train_subset=args.subset, steps=args.student_steps,
+                          batch_size=args.student_batch, lr=args.student_lr, **common)
+    for name, changes in (("kd", {"teacher": str(hf_dir)}), ("nokd", {"no_kd": True})):
         shutil.rmtree(out / name, ignore_errors=True)
         t0 = time.time()
-        _train([*student, *extra, "--out", str(out / name)])
+        train(student.replace(out=str(out / name), **changes), echo=True)
         timings[f"{name}_train_s"] = time.time() - t0
     # 3. zero-shot on the test split, same templates for all
     results = {}
@@ -171,15 +163,18 @@ def run_cache_speed(args) -> dict:
     data = out / "data"
     write_synthetic_dataset(data, n_train=args.speed_batch * 4, n_test=0, size=64, seed=0)
     csv_path = data / "captions.csv"
-    common = ["--train-data", str(csv_path), "--model", args.student, "--steps", str(args.speed_steps),
-              "--batch-size", str(args.speed_batch), "--align-steps", "0", "--distil-steps", "0", "--seed", "0",
-              "--resume", "none", "--quiet", "--save-every", "100000", "--workers", "0"]
-    online = _train([*common, "--teacher", "vit-b-32-random", "--out", str(out / "online")])
+    from mobileclip.train import TrainConfig, train
+
+    common = TrainConfig(train_data=str(csv_path), model=args.student, steps=args.speed_steps,
+                         batch_size=args.speed_batch, align_steps=0, distil_steps=0, seed=0, resume="none",
+                         quiet=True, save_every=100000, workers=0)
+    online = train(common.replace(teacher=RANDOM_VIT_B_32, out=str(out / "online")), echo=True)
     t0 = time.time()
-    build_cache("vit-b-32-random", str(csv_path), str(out / "teacher_cache.pt"), variants=1, seed=0,
+    build_cache(RANDOM_VIT_B_32, str(csv_path), str(out / "teacher_cache.pt"), variants=1, seed=0,
                 batch_size=args.speed_batch)
     cache_build = time.time() - t0
-    cached = _train([*common, "--teacher-cache", str(out / "teacher_cache.pt"), "--out", str(out / "cached")])
+    cached = train(common.replace(teacher_cache=str(out / "teacher_cache.pt"), out=str(out / "cached")),
+                   echo=True)
     ratio = online["mean_step_time_s"] / cached["mean_step_time_s"]
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
     print(f"\nKD training step, student {args.student} (224 px), batch {args.speed_batch}, joint phase "
@@ -196,8 +191,7 @@ def run_cache_speed(args) -> dict:
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     with cli_errors("benchmarks.kd_ablation"):
         if args.cache_speed:
             return run_cache_speed(args)

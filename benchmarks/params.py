@@ -16,10 +16,11 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
+from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads, default_paths
+from mobileclip.encoders import load_encoder
 from mobileclip.errors import cli_errors
 
-from .common import (add_output_args, RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
-                     split_list, write_outputs)
+from .common import load_teacher_spec, machine_info, machine_line, split_list, write_outputs
 
 PROG = "python -m benchmarks.params"
 
@@ -66,8 +67,8 @@ def run(args) -> dict:
     if teacher is not None:
         entries.append(model_entry(teacher, teacher.label, "teacher"))
     for spec in split_list(args.students):
-        model, label, _ = load_student(spec)
-        entries.append(model_entry(model, label, "student"))
+        model = load_encoder(spec, kind="student")
+        entries.append(model_entry(model, model.label, "student"))
         del model
     if not entries:
         raise MobileClipError("nothing to count: give --students and/or --teacher")
@@ -124,10 +125,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default=f"{DEFAULT_MODEL},mnv3l-lsra-256",
                    help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
-    p.add_argument("--teacher", default=RANDOM_VIT_B_32,
-                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    add_teacher(p, default=RANDOM_VIT_B_32,
+                help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json: adds fp32/int8 file sizes")
-    p.add_argument("--threads", type=int, default=None, help="torch threads while counting (default: torch's)")
+    add_threads(p, what="torch threads while counting")
     add_output_args(p, "params")
     return p.parse_args(argv)
 

@@ -26,7 +26,11 @@ import torch
 from . import get_tokenizer, load_teacher
 from .errors import MobileClipError, cli_errors
 from .fileio import atomic_torch_save
-from .train import PairTransform, SeededView, TeacherCache, build_dataset, collate_count, trim_padding
+from .cli import add_teacher
+from .data import collate_count
+from .tokenizer import trim_padding
+from .training.data import PairTransform, SeededView, build_dataset
+from .training.teacher_cache import TeacherCache
 
 PROG = "python -m mobileclip.cache_teacher"
 
@@ -87,8 +91,7 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", default="openai/clip-vit-base-patch32",
-                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random")
+    add_teacher(p)
     p.add_argument("--train-data", required=True, help="captions CSV or class folder (the same as training's)")
     p.add_argument("--out", required=True, help="cache file to write (.pt)")
     p.add_argument("--variants", type=int, default=1, help="augmentation variants K (training uses epoch %% K)")

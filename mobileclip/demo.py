@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from . import (DEFAULT_MODEL, RANDOM_VIT_B_32, create_model, get_tokenizer, image_transform, load_checkpoint,
                load_teacher, save_checkpoint, tower_parameters)
+from .cli import add_teacher
 from .errors import cli_errors
 
 SAMPLE_IMAGES = {"astronaut": "an astronaut", "coffee": "a cup of coffee", "chelsea": "a cat",
@@ -47,8 +48,8 @@ def parameter_table(students: dict, teacher) -> str:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m mobileclip.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--teacher", default=os.environ.get("TEACHER", RANDOM_VIT_B_32),
-                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default; env TEACHER)")
+    add_teacher(p, default=os.environ.get("TEACHER", RANDOM_VIT_B_32),
+                help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default; env TEACHER)")
     p.add_argument("--models", default=f"{DEFAULT_MODEL},mnv3l-lsra-256", help="comma-separated student configs")
     p.add_argument("--out", default=".cache/demo", help="working folder (checkpoints, artifacts)")
     return p.parse_args(argv)

@@ -24,6 +24,7 @@ import torch
 from tabulate import tabulate
 
 from . import RANDOM_VIT_B_32, load_teacher
+from .cli import add_model, add_teacher, add_threads, set_threads
 from .errors import cli_errors
 
 PROG = "python -m mobileclip.demo_train"
@@ -32,37 +33,27 @@ PROG = "python -m mobileclip.demo_train"
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     env = os.environ.get("TEACHER", "")
-    p.add_argument("--teacher", default=None if env in ("", RANDOM_VIT_B_32) else env,
+    add_teacher(p, default=None if env in ("", RANDOM_VIT_B_32) else env,
                    help="use this teacher instead of training a proxy (hub name or save_pretrained dir; env TEACHER)")
     p.add_argument("--out", default=".cache/demo", help="demo folder (data/, teacher/, student.pt, kd_run/)")
-    p.add_argument("--student", default="mnv3l-lsra-512", help="student registry config")
+    add_model(p, flag="--student", help="student registry config")
     p.add_argument("--image-size", type=int, default=32, help="student (and proxy teacher) input size")
     p.add_argument("--n-train", type=int, default=1200, help="synthetic training images (2 captions each)")
     p.add_argument("--n-test", type=int, default=240, help="synthetic test images")
     p.add_argument("--teacher-steps", type=int, default=600, help="proxy teacher training steps")
     p.add_argument("--student-steps", type=int, default=160, help="student distillation steps")
     p.add_argument("--batch-size", type=int, default=48, help="batch size (teacher and student)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: much faster than 2 on a busy 2-core machine; 0 = torch default)")
+    add_threads(p, 1, default_help="default 1: much faster than 2 on a busy 2-core machine; 0 = torch default")
     p.add_argument("--seed", type=int, default=0, help="seed")
     return p.parse_args(argv)
 
 
-def _train(argv):
-    from .train import parse_args as train_args, train
-
-    print("  $ python -m mobileclip.train " + " ".join(argv), flush=True)
-    res = train(train_args(argv))
-    res.pop("module", None)
-    return res
-
-
 def run(args) -> dict:
     from .data import write_synthetic_dataset
-    from .eval import agreement, kd_heads_from_checkpoint, load_encoder, retrieval, zero_shot
+    from .encoders import kd_heads_from_checkpoint, load_encoder
+    from .eval import agreement, retrieval, zero_shot
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     t_start = time.time()
     out = Path(args.out)
     data = out / "data"
@@ -70,8 +61,11 @@ def run(args) -> dict:
     meta = write_synthetic_dataset(data, n_train=args.n_train, n_test=args.n_test, size=64, seed=args.seed)
     train_csv, test_csv = data / meta["files"]["train_captions"], data / meta["files"]["test_captions"]
     test_classes = data / meta["files"]["test_classes"]
-    common = ["--quiet", "--log-every", "10", "--resume", "none", "--seed", str(args.seed), "--threads",
-              str(args.threads), "--batch-size", str(args.batch_size), "--save-every", "100000", "--workers", "0"]
+    from .train import TrainConfig, train
+
+    common = dict(train_data=str(train_csv), image_size=args.image_size, lr=1e-3, quiet=True, log_every=10,
+                  resume="none", seed=args.seed, threads=args.threads, batch_size=args.batch_size,
+                  save_every=100000, workers=0)
     if args.teacher:
         teacher_spec = args.teacher
         print(f"[train 2/4] teacher: {teacher_spec} (given; no proxy training)", flush=True)
@@ -81,9 +75,8 @@ def run(args) -> dict:
               f"-> {teacher_spec}", flush=True)
         run_dir = out / "teacher_run"
         shutil.rmtree(run_dir, ignore_errors=True)
-        _train(["--arch", "hf-clip", "--hf-config", "cpu-vit", "--no-kd", "--train-data", str(train_csv),
-                "--image-size", str(args.image_size), "--steps", str(args.teacher_steps), "--lr", "1e-3",
-                "--out", str(run_dir), *common])
+        train(TrainConfig(arch="hf-clip", hf_config="cpu-vit", no_kd=True, steps=args.teacher_steps,
+                          out=str(run_dir), **common), echo=True)
         shutil.rmtree(teacher_spec, ignore_errors=True)
         os.replace(run_dir / "hf", teacher_spec)
     teacher = load_teacher(teacher_spec)
@@ -91,9 +84,8 @@ def run(args) -> dict:
           f"{args.student_steps} steps", flush=True)
     kd_dir = out / "kd_run"
     shutil.rmtree(kd_dir, ignore_errors=True)
-    _train(["--model", args.student, "--image-size", str(args.image_size), "--train-data", str(train_csv),
-            "--teacher", teacher_spec, "--steps", str(args.student_steps), "--lr", "1e-3", "--out", str(kd_dir),
-            *common])
+    train(TrainConfig(model=args.student, teacher=teacher_spec, steps=args.student_steps, out=str(kd_dir),
+                      **common), echo=True)
     student_path = out / "student.pt"
     shutil.copyfile(kd_dir / "final.pt", student_path.with_suffix(".pt.tmp"))
     os.replace(student_path.with_suffix(".pt.tmp"), student_path)

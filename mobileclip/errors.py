@@ -26,6 +26,10 @@ class BackendMissingError(MobileClipError):
     pass
 
 
+class TrainError(MobileClipError):
+    """A training run cannot start or continue (bad configuration, data or checkpoint)."""
+
+
 @contextmanager
 def cli_errors(prog: str):
     """Run a CLI body; a MobileClipError becomes ``prog: error: ...`` on stderr and exit code 2."""

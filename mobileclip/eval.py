@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,91 +29,18 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_caption_csv
-from .errors import CheckpointError, MobileClipError, cli_errors
+from .cli import add_teacher, add_threads, set_threads
+from .data import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
+from .encoders import encoder_label, kd_heads_from_checkpoint, load_encoder, prepare_inputs
+from .errors import MobileClipError, cli_errors
 from .fileio import atomic_path, atomic_write
 from .templates import get_templates
 
-__all__ = ["agreement", "class_embeddings", "confusion_matrix", "encoder_label", "kd_heads_from_checkpoint",
-           "load_encoder", "main", "parse_args", "plot_zero_shot", "retrieval", "zero_shot"]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# encoders
-# ----------------------------------------------------------------------------------------------------------
-def load_encoder(spec, device="cpu", return_payload: bool = False):
-    """A ``.pt`` file (or any existing file) -> student checkpoint; otherwise a teacher: a local
-    ``save_pretrained`` directory, a hub name, or ``vit-b-32-random``. ``return_payload=True`` also
-    returns the checkpoint payload (``None`` for a teacher)."""
-    from . import load_checkpoint, load_teacher
-
-    spec = str(spec)
-    path = Path(spec).expanduser()
-    looks_like_path = spec.startswith(("/", "./", "../", "~", ".\\")) or os.path.splitdrive(spec)[0] != ""
-    if looks_like_path and not path.exists():
-        raise MobileClipError(f"model not found: {spec} (no such checkpoint file or teacher folder)")
-    if path.is_file() or path.suffix == ".pt":
-        model, payload = load_checkpoint(path, return_payload=True)
-        model.label = f"{model.config.get('name', 'student')} ({path.name})"
-        model.to(device).eval()
-    else:
-        model, payload = load_teacher(spec, device=device), None
-    return (model, payload) if return_payload else model
-
-
-def encoder_label(encoder) -> str:
-    label = getattr(encoder, "label", None)
-    if label:
-        return str(label)
-    config = getattr(encoder, "config", None)
-    return str(config.get("name", type(encoder).__name__)) if isinstance(config, dict) else type(encoder).__name__
-
-
-def encoder_context_length(encoder) -> int:
-    config = getattr(encoder, "config", None)
-    if isinstance(config, dict) and "text_cfg" in config:
-        return int(config["text_cfg"].get("context_length", 77))
-    return int(getattr(encoder, "context_length", 77))
-
-
-def _device(encoder) -> torch.device:
-    try:
-        return next(encoder.parameters()).device
-    except (AttributeError, StopIteration, TypeError):
-        return torch.device("cpu")
-
-
-def _prepare(encoder):
-    if hasattr(encoder, "eval"):
-        encoder.eval()
-    from . import get_tokenizer, image_transform
-
-    return image_transform(encoder.preprocess_cfg), get_tokenizer(encoder_context_length(encoder)), _device(encoder)
-
-
-def kd_heads_from_checkpoint(payload) -> dict[str, nn.Linear] | None:
-    """Rebuild the KD projection heads (``extra["kd_heads"] = {"image": {"weight": W}, "text": ...}``, each
-    ``nn.Linear(student_dim, teacher_dim, bias=False)``) from a checkpoint payload or path; ``None`` if absent."""
-    from . import read_checkpoint
-
-    if isinstance(payload, (str, os.PathLike)):
-        payload = read_checkpoint(payload)
-    heads = ((payload or {}).get("extra") or {}).get("kd_heads")
-    if not heads:
-        return None
-    out = {}
-    for tower, head in heads.items():
-        weight = head.get("weight") if isinstance(head, dict) else head
-        if not isinstance(weight, torch.Tensor) or weight.ndim != 2:
-            raise CheckpointError(f"kd_heads[{tower!r}] must hold a 2-D 'weight' tensor (teacher_dim, student_dim)")
-        lin = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-        with torch.no_grad():
-            lin.weight.copy_(weight.float())
-        out[tower] = lin.eval().requires_grad_(False)
-    return out
+__all__ = ["EvalConfig", "agreement", "agreement_from_images", "class_embeddings", "confusion_matrix",
+           "encoder_label", "evaluate", "evaluate_encoder", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
+           "plot_zero_shot", "retrieval", "zero_shot", "zero_shot_images", "zero_shot_scores"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -143,11 +69,11 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
     """Normalised embeddings of the readable files: ``(embeddings (M, D), kept positions (M,), skip_counter)``."""
     from tqdm import tqdm
 
-    transform, _, device = _prepare(encoder)
+    transform, _, device = prepare_inputs(encoder)
     ds = _ImageFiles(paths, transform)
-    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_skip)
+    loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_count)
     embs, kept = [], []
-    for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr):
+    for batch, _ in tqdm(loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr):
         if batch is None:
             continue
         images, idx = batch
@@ -162,7 +88,7 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
 def encode_texts(encoder, texts, batch_size=256, progress=False, desc="texts") -> torch.Tensor:
     from tqdm import tqdm
 
-    _, tokenizer, device = _prepare(encoder)
+    _, tokenizer, device = prepare_inputs(encoder)
     out = []
     for i in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", disable=not progress, file=sys.stderr):
         ids = tokenizer(list(texts[i:i + batch_size])).to(device)
@@ -221,7 +147,8 @@ def zero_shot_images(encoder, root, batch_size=64, limit=None, num_workers=0, pr
     return ZeroShotImages(encoder, str(root), ds.classnames, emb, labels, indices, counter.count, counter.examples)
 
 
-def _zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
+def zero_shot_scores(zs: ZeroShotImages, templates, progress=False) -> dict:
+    """Zero-shot scores of precomputed image embeddings (:func:`zero_shot_images`) with one template set."""
     templates = get_templates(templates)
     cls = class_embeddings(zs.prompt_embeddings(templates, progress=progress))
     logits = zs.image @ cls.T
@@ -291,7 +218,7 @@ def zero_shot(encoder, root, templates="ensemble", batch_size=64, limit=None, nu
     """Zero-shot top-1/top-5 (fractions in [0, 1]) on a class folder. ``templates``: "single", "ensemble" or a list.
     Returns ``top1, top5, n, n_classes, n_templates, skipped, predictions, labels, indices, classnames``."""
     zs = zero_shot_images(encoder, root, batch_size, limit, num_workers, progress)
-    return _zero_shot_scores(zs, templates, progress)
+    return zero_shot_scores(zs, templates, progress)
 
 
 def recall_at_k(sim: torch.Tensor, correct, ks=(1, 5, 10)) -> dict:
@@ -335,9 +262,10 @@ def retrieval(encoder, csv, batch_size=64, limit=None, num_workers=0, progress=F
             "n_captions": int(len(captions)), "skipped": counter.count}
 
 
-def _agreement_from(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=None, progress=False) -> dict:
+def agreement_from_images(s: ZeroShotImages, t: ZeroShotImages, templates, kd_heads=None, progress=False) -> dict:
+    """:func:`agreement` from precomputed student (``s``) and teacher (``t``) zero-shot image embeddings."""
     templates = get_templates(templates)
-    s_res, t_res = _zero_shot_scores(s, templates, progress), _zero_shot_scores(t, templates, progress)
+    s_res, t_res = zero_shot_scores(s, templates, progress), zero_shot_scores(t, templates, progress)
     common = sorted(set(s.indices.tolist()) & set(t.indices.tolist()))
     if not common:
         raise MobileClipError("student and teacher share no readable image")
@@ -373,13 +301,32 @@ def agreement(student, teacher, root, templates="ensemble", kd_heads=None, batch
     ``mean_cosine`` is the image-embedding cosine; ``mean_cosine_text`` the prompt-embedding cosine."""
     s = zero_shot_images(student, root, batch_size, limit, num_workers, progress)
     t = zero_shot_images(teacher, root, batch_size, limit, num_workers, progress)
-    return _agreement_from(s, t, templates, kd_heads, progress)
+    return agreement_from_images(s, t, templates, kd_heads, progress)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------------------
-def parse_args(argv=None):
+@dataclass(frozen=True)
+class EvalConfig:
+    """``python -m mobileclip.eval``: what to evaluate on which data (fields = the CLI's options)."""
+
+    model: str  # student checkpoint (.pt) or teacher spec
+    zeroshot: str | None = None
+    templates: str = "single,ensemble"
+    retrieval: str | None = None
+    teacher: str | None = None
+    limit: int | None = None
+    batch_size: int = 64
+    workers: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    json: str | None = None
+    plot: str | None = None
+    no_progress: bool = False
+
+
+def parse_args(argv=None) -> EvalConfig:
     p = argparse.ArgumentParser(prog="python -m mobileclip.eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="CKPT_OR_TEACHER",
@@ -391,7 +338,7 @@ def parse_args(argv=None):
                         "one '{}' (default: single,ensemble; agreement and --plot use ensemble if listed, "
                         "else the first)")
     p.add_argument("--retrieval", metavar="CSV", help="image,caption CSV for image<->text retrieval R@1/5/10")
-    p.add_argument("--teacher", metavar="TEACHER",
+    add_teacher(p, default=None,
                    help="teacher for agreement on the --zeroshot set (folder, hub name, vit-b-32-random, or a .pt)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="evaluate at most N images per task (zero-shot: evenly spaced over the folder; "
@@ -399,12 +346,12 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads(p)
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT ('-' = stdout, the table then goes to stderr)")
     p.add_argument("--plot", metavar="PNG", help="save the zero-shot confusion matrix (ensemble if listed, else the "
                                                 "first template set) to PNG (needs matplotlib)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return p.parse_args(argv)
+    return EvalConfig(**vars(p.parse_args(argv)))
 
 
 def resolve_template_set(name: str) -> list[str]:
@@ -462,75 +409,87 @@ def results_table(res: dict) -> str:
     return title + "\n" + tabulate(rows, headers=["task", "setting", "metric", "value"], tablefmt="github")
 
 
-def evaluate(args) -> dict:
-    """The CLI's work, callable from Python with a parsed namespace; returns the JSON-ready dict."""
-    if not args.zeroshot and not args.retrieval:
+def template_sets(cfg: EvalConfig) -> dict[str, list[str]]:
+    """Check ``cfg`` before any heavy work; the named template sets, resolved."""
+    if not cfg.zeroshot and not cfg.retrieval:
         raise MobileClipError("nothing to evaluate: give --zeroshot DIR and/or --retrieval CSV")
-    if args.plot and not args.zeroshot:
+    if cfg.plot and not cfg.zeroshot:
         raise MobileClipError("--plot (confusion matrix) needs --zeroshot DIR")
-    if args.teacher and not args.zeroshot:
+    if cfg.teacher and not cfg.zeroshot:
         raise MobileClipError("--teacher (agreement) needs --zeroshot DIR")
-    if args.batch_size < 1 or args.workers < 0:
+    if cfg.batch_size < 1 or cfg.workers < 0:
         raise MobileClipError("--batch-size must be >= 1 and --workers >= 0")
-    if args.limit is not None and args.limit < 1:
-        raise MobileClipError(f"--limit must be >= 1, got {args.limit}")
-    sets = [s.strip() for s in args.templates.split(",") if s.strip()]
+    if cfg.limit is not None and cfg.limit < 1:
+        raise MobileClipError(f"--limit must be >= 1, got {cfg.limit}")
+    sets = [s.strip() for s in cfg.templates.split(",") if s.strip()]
     if not sets:
         raise MobileClipError("--templates is empty")
-    templates = {s: resolve_template_set(s) for s in sets}  # validate before any heavy work
-    for flag, path, kind in (("--zeroshot", args.zeroshot, "dir"), ("--retrieval", args.retrieval, "file")):
+    templates = {s: resolve_template_set(s) for s in sets}
+    for flag, path, kind in (("--zeroshot", cfg.zeroshot, "dir"), ("--retrieval", cfg.retrieval, "file")):
         if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
             raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    progress = not args.no_progress
-    encoder, payload = load_encoder(args.model, args.device, return_payload=True)
-    teacher = load_encoder(args.teacher, args.device) if args.teacher else None  # fail early on a bad --teacher
+    return templates
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """The CLI's work: load ``cfg.model`` (and ``cfg.teacher``), then :func:`evaluate_encoder`."""
+    templates = template_sets(cfg)  # validate before any heavy work
+    set_threads(cfg.threads)
+    encoder, payload = load_encoder(cfg.model, cfg.device, return_payload=True)
+    teacher = load_encoder(cfg.teacher, cfg.device) if cfg.teacher else None  # fail early on a bad --teacher
+    heads = kd_heads_from_checkpoint(payload) if payload is not None else None
+    kind = "student" if payload is not None else "teacher"
+    return evaluate_encoder(encoder, cfg, templates, teacher, heads, kind=kind)
+
+
+def evaluate_encoder(encoder, cfg: EvalConfig, templates: dict, teacher=None, kd_heads=None,
+                     kind: str = "student") -> dict:
+    """Zero-shot (every template set), retrieval and agreement with ``teacher`` of one encoder, as ``cfg``
+    says (its ``model``/``teacher`` fields only name the sources); returns the JSON-ready dict."""
+    progress, sets = not cfg.no_progress, list(templates)
     res = {"format": "mobileclip-kd-eval", "format_version": 1, "model": encoder_label(encoder),
-           "source": str(args.model), "kind": "student" if payload is not None else "teacher",
-           "settings": {"templates": sets, "limit": args.limit, "batch_size": args.batch_size,
-                        "device": str(args.device), "threads": torch.get_num_threads()},
+           "source": str(cfg.model), "kind": kind,
+           "settings": {"templates": sets, "limit": cfg.limit, "batch_size": cfg.batch_size,
+                        "device": str(cfg.device), "threads": torch.get_num_threads()},
            "skipped": {}}
     random = [encoder_label(m) for m in (encoder, teacher) if getattr(m, "random_weights", False)]
     if random:
         res["warning"] = f"{random[0]} has RANDOM weights: its accuracy and agreement figures are meaningless"
-    plot_set = "ensemble" if "ensemble" in sets else sets[0]
-    if args.zeroshot:
-        zs = zero_shot_images(encoder, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
-        res["zeroshot"] = {"dataset": str(args.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
+    chosen = "ensemble" if "ensemble" in sets else sets[0]  # plot and agreement
+    if cfg.zeroshot:
+        zs = zero_shot_images(encoder, cfg.zeroshot, cfg.batch_size, cfg.limit, cfg.workers, progress)
+        res["zeroshot"] = {"dataset": str(cfg.zeroshot), "n": int(len(zs.labels)), "classnames": zs.classnames,
                            "templates": {}}
         for s in sets:
-            r = _zero_shot_scores(zs, templates[s], progress)
+            r = zero_shot_scores(zs, templates[s], progress)
             res["zeroshot"]["templates"][s] = {k: r[k] for k in ("top1", "top5", "n", "n_classes", "n_templates",
                                                                  "per_class_top1")}
-            if args.plot and s == plot_set:
-                res["zeroshot"]["plot"] = str(plot_zero_shot(r, args.plot, f"{res['model']} on {args.zeroshot}"))
+            if cfg.plot and s == chosen:
+                res["zeroshot"]["plot"] = str(plot_zero_shot(r, cfg.plot, f"{res['model']} on {cfg.zeroshot}"))
         res["skipped"]["zeroshot"] = zs.skipped
-    if args.retrieval:
-        r = retrieval(encoder, args.retrieval, args.batch_size, args.limit, args.workers, progress)
-        res["retrieval"] = {"dataset": str(args.retrieval), **r}
+    if cfg.retrieval:
+        r = retrieval(encoder, cfg.retrieval, cfg.batch_size, cfg.limit, cfg.workers, progress)
+        res["retrieval"] = {"dataset": str(cfg.retrieval), **r}
         res["skipped"]["retrieval"] = r["skipped"]
     if teacher is not None:
-        heads = kd_heads_from_checkpoint(payload) if payload is not None else None
-        tz = zero_shot_images(teacher, args.zeroshot, args.batch_size, args.limit, args.workers, progress)
-        agree_set = "ensemble" if "ensemble" in sets else sets[0]
-        ag = _agreement_from(zs, tz, templates[agree_set], heads, progress)
-        res["agreement"] = {"teacher": encoder_label(teacher), "templates": agree_set, **ag}
+        tz = zero_shot_images(teacher, cfg.zeroshot, cfg.batch_size, cfg.limit, cfg.workers, progress)
+        ag = agreement_from_images(zs, tz, templates[chosen], kd_heads, progress)
+        res["agreement"] = {"teacher": encoder_label(teacher), "templates": chosen, **ag}
     return res
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    cfg = parse_args(argv)
     with cli_errors("mobileclip.eval"):
-        res = evaluate(args)
-        stream = sys.stderr if args.json == "-" else sys.stdout  # keep stdout pure JSON with --json -
+        res = evaluate(cfg)
+        stream = sys.stderr if cfg.json == "-" else sys.stdout  # keep stdout pure JSON with --json -
         print(results_table(res), file=stream)
         if "warning" in res:
             print(f"WARNING: {res['warning']}", file=stream)
-        if args.json:
-            _write_json(args.json, res)
-            if args.json != "-":
-                print(f"wrote {args.json}")
+        if cfg.json:
+            _write_json(cfg.json, res)
+            if cfg.json != "-":
+                print(f"wrote {cfg.json}")
     return res
 
 

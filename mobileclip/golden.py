@@ -103,7 +103,7 @@ def cleanup_tables() -> dict:
     """The tables the Python clean-up (``ftfy.fix_text`` then ``html.unescape`` twice) is made of."""
     from ftfy import chardata
 
-    import html as html_mod
+    from .shims.python_html import INVALID_CHARREFS, INVALID_CODEPOINTS
 
     width = {f"{k:04X}": v for k, v in sorted(chardata.WIDTH_MAP.items())}
     c1 = {}
@@ -113,8 +113,8 @@ def cleanup_tables() -> dict:
         "about": "Tables of the CLIP text clean-up, written by python -m mobileclip.golden from Python's html module "
                  "and ftfy " + __import__("ftfy").__version__ + ". Keys are code points in hex where noted.",
         "python_html5": dict(sorted(html.entities.html5.items())),
-        "python_invalid_charrefs": {f"{k:X}": v for k, v in sorted(html_mod._invalid_charrefs.items())},
-        "python_invalid_codepoints": sorted(html_mod._invalid_codepoints),
+        "python_invalid_charrefs": {f"{k:X}": v for k, v in sorted(INVALID_CHARREFS.items())},
+        "python_invalid_codepoints": sorted(INVALID_CODEPOINTS),
         "ftfy_entities": dict(sorted(chardata.HTML_ENTITIES.items())),
         "ftfy_ligatures": {f"{k:04X}": v for k, v in sorted(chardata.LIGATURES.items())},
         "ftfy_width": width,

@@ -24,6 +24,19 @@ class MobileCLIP(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
         self.preprocess_cfg = {k: vision_cfg[k] for k in PREPROCESS_KEYS if k in vision_cfg}
 
+    @property
+    def context_length(self) -> int:
+        return self.text.context_length
+
+    @property
+    def label(self) -> str:
+        """How tables name this model: set by loaders (``"name (file.pt)"``), else the registry name."""
+        return self.__dict__.get("_label") or getattr(self, "config", {}).get("name", "student")
+
+    @label.setter
+    def label(self, value: str):
+        self.__dict__["_label"] = value
+
     def image_towers(self) -> list[nn.Module]:
         return [self.visual]
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import TeacherLoadError
+from .tokenizer import eot_attention_mask
 from .transform import CLIP_MEAN, CLIP_STD
 
 RANDOM_VIT_B_32 = "vit-b-32-random"
@@ -68,9 +69,7 @@ class Teacher(nn.Module):
     def _text_inputs(self, ids: torch.Tensor):
         if ids.shape[1] > self.context_length:
             raise ValueError(f"text has {ids.shape[1]} tokens, the teacher's context is {self.context_length}")
-        eot = (ids == self.eot_token_id).to(torch.int32).argmax(-1)
-        mask = (torch.arange(ids.shape[1], device=ids.device)[None] <= eot[:, None]).long()
-        return {"input_ids": ids.long(), "attention_mask": mask}
+        return {"input_ids": ids.long(), "attention_mask": eot_attention_mask(ids, self.eot_token_id)}
 
     @torch.no_grad()
     def image_features(self, images: torch.Tensor) -> dict:
@@ -108,8 +107,10 @@ def load_teacher(name_or_path: str = DEFAULT_TEACHER, device: str | torch.device
     if name_or_path == RANDOM_VIT_B_32:
         warnings.warn("teacher vit-b-32-random: ViT-B/32 architecture with RANDOM weights "
                       "(valid for parameter counts and latency, never for accuracy)", stacklevel=2)
-        torch.manual_seed(0)
-        return Teacher(CLIPModel(vit_b_32_config()), "ViT-B/32 architecture", random_weights=True).to(device)
+        with torch.random.fork_rng(devices=[]):  # the same random weights every time; the caller's RNG untouched
+            torch.manual_seed(0)
+            clip = CLIPModel(vit_b_32_config())
+        return Teacher(clip, "ViT-B/32 architecture", random_weights=True).to(device)
     try:
         clip = CLIPModel.from_pretrained(name_or_path)
     except Exception as e:  # OSError (offline / missing files), ValueError (not a CLIP config), ...

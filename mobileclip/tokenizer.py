@@ -14,6 +14,7 @@ import torch
 from ._torchvision import import_torchvision
 
 DEFAULT_CONTEXT_LENGTH = 77
+EOT_TOKEN_ID = 49407  # <|endoftext|>: every tower pools (and stops attending) at the first one
 
 
 def _open_clip_tokenizer_module():
@@ -86,3 +87,20 @@ class Tokenizer:
 @lru_cache(maxsize=4)
 def get_tokenizer(context_length: int = DEFAULT_CONTEXT_LENGTH) -> Tokenizer:
     return Tokenizer(context_length=context_length)
+
+
+def eot_positions(ids: torch.Tensor, eot_token_id: int = EOT_TOKEN_ID) -> torch.Tensor:
+    """Index of the first end-of-text token in each row of ``ids`` (B, L) -> (B,)."""
+    return (ids == eot_token_id).to(torch.int32).argmax(-1)
+
+
+def eot_attention_mask(ids: torch.Tensor, eot_token_id: int = EOT_TOKEN_ID) -> torch.Tensor:
+    """(B, L) long mask: 1 up to and including each row's end-of-text token, 0 on the padding after it."""
+    eot = eot_positions(ids, eot_token_id)
+    return (torch.arange(ids.shape[1], device=ids.device)[None] <= eot[:, None]).long()
+
+
+def trim_padding(ids: torch.Tensor, eot_token_id: int = EOT_TOKEN_ID) -> torch.Tensor:
+    """Drop the all-padding tail: both towers are causal/masked and pool at EOT, so this is exact."""
+    last = int(eot_positions(ids, eot_token_id).max()) + 1
+    return ids[:, :last]

@@ -7,8 +7,9 @@ import torch
 import mobileclip  # noqa: F401
 from mobileclip import get_tokenizer, load_teacher
 from mobileclip.cache_teacher import build_cache, main
-from mobileclip.train import PairTransform, SeededView, build_dataset, parse_args, train
-from test_train import base_args, make_csv
+from mobileclip.train import train
+from mobileclip.training.data import PairTransform, SeededView, build_dataset
+from test_train import base_cfg, make_csv
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +42,20 @@ def test_training_with_cache_equals_online(toy, tiny_teacher_dir, tmp_path):
     path = tmp_path / "cache.pt"
     main(["--teacher", str(tiny_teacher_dir), "--train-data", str(toy), "--out", str(path), "--seed", "1",
           "--batch-size", "8"])
-    common = ("--steps", "2", "--align-steps", "1", "--distil-steps", "1", "--seed", "1", "--threads", "1")
+    common = dict(steps=2, align_steps=1, distil_steps=1, seed=1)
     on = tmp_path / "online"
     ca = tmp_path / "cached"
-    train(base_args(toy, on, tiny_teacher_dir, *common))
-    train(parse_args(["--train-data", str(toy), "--model", "tiny-lsra-light", "--batch-size", "4", "--out", str(ca),
-                      "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0",
-                      "--teacher-cache", str(path), *common]))
+    train(base_cfg(toy, on, tiny_teacher_dir, **common))
+    cached = base_cfg(toy, ca, None, **common, no_kd=False, teacher_cache=str(path))
+    train(cached)
+    assert cached.aug_variants == 0  # the run used the cache's variant count without changing the caller's config
     rows = [list(csv.DictReader(open(d / "log.csv"))) for d in (on, ca)]
     for a, b in zip(*rows):
         for k in ("fd_image", "fd_text", "icl_image", "rd_i2t"):
             if a[k]:
                 assert float(a[k]) == pytest.approx(float(b[k]), abs=5e-3), k
     with pytest.raises(mobileclip.MobileClipError, match="augmentation seed"):
-        train(parse_args(["--train-data", str(toy), "--model", "tiny-lsra-light", "--batch-size", "4", "--quiet",
-                          "--out", str(tmp_path / "bad"), "--teacher-cache", str(path), "--seed", "2",
-                          "--steps", "1"]))
+        train(base_cfg(toy, tmp_path / "bad", None, no_kd=False, teacher_cache=str(path), seed=2, steps=1))
 
 
 @pytest.mark.parametrize("module", ["mobileclip.cache_teacher", "benchmarks.kd_ablation", "mobileclip.demo_train"])

@@ -10,7 +10,7 @@ import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import MobileClipError, get_tokenizer, image_transform
-from mobileclip.data import (CaptionCsv, ClassFolder, TarShards, collate_skip, expand_shards, extract_shared,
+from mobileclip.data import (CaptionCsv, ClassFolder, TarShards, collate_count, expand_shards, extract_shared,
                              main, read_caption_csv, skip_report, write_synthetic_dataset, write_tar_shards)
 from mobileclip.templates import ENSEMBLE, SINGLE, get_templates
 
@@ -59,16 +59,16 @@ def test_caption_csv_items_and_skips(caption_dir):
     assert torch.equal(ids, tok(["a green square"])[0])
     assert ds[3] is None and ds[4] is None and ds.skipped == 2
     assert ds[3] is None and ds.skipped == 2  # a bad file seen again is not counted twice
-    batch = collate_skip([ds[i] for i in range(6)])
+    batch, _ = collate_count([ds[i] for i in range(6)])
     assert batch[0].shape == (4, 3, 16, 16) and batch[2].tolist() == [0, 1, 2, 5]
-    assert collate_skip([None, None]) is None
+    assert collate_count([None, None]) == (None, 2)
     assert "2 skipped" in skip_report(ds)
 
 
 def test_caption_csv_skips_counted_across_workers(caption_dir):
     ds = CaptionCsv(caption_dir / "captions.csv", image_transform(PRE), get_tokenizer())
-    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate_skip)
-    seen = sum(len(b[2]) for b in loader if b is not None)
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2, collate_fn=collate_count)
+    seen = sum(len(b[2]) for b, _ in loader if b is not None)
     assert seen == 4 and ds.skipped == 2
 
 
@@ -130,8 +130,8 @@ def test_tar_shards(caption_dir, tmp_path):
     assert ds.skipped == 4  # corrupt + missing from the CSV, orphan caption + corrupt image
     loader = torch.utils.data.DataLoader(
         TarShards(str(tmp_path / "shards" / "*.tar"), image_transform(PRE), tok), batch_size=8, num_workers=2,
-        collate_fn=collate_skip)
-    assert sum(len(b[2]) for b in loader if b is not None) == 4  # shards split across workers, none twice
+        collate_fn=collate_count)
+    assert sum(len(b[2]) for b, _ in loader if b is not None) == 4  # shards split across workers, none twice
     with pytest.raises(MobileClipError):
         TarShards(str(tmp_path / "none-*.tar"), None, None)
 

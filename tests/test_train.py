@@ -10,7 +10,7 @@ import torch
 
 import mobileclip  # noqa: F401
 from mobileclip import load_checkpoint, load_teacher, read_checkpoint
-from mobileclip.train import ALL_TERMS, Schedule, build_parser, lr_lambda, parse_args, train
+from mobileclip.train import ALL_TERMS, Schedule, TrainConfig, build_parser, lr_lambda, parse_args, train
 
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20)}
@@ -46,11 +46,20 @@ def toy_csv(tmp_path_factory) -> Path:
     return make_csv(tmp_path_factory.mktemp("toy"), 12)
 
 
-def base_args(csv_path, out, teacher=None, *extra):
-    argv = ["--train-data", str(csv_path), "--model", "tiny-lsra-light", "--batch-size", "4", "--out", str(out),
-            "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0", "--threads", "1"]
-    argv += ["--teacher", str(teacher)] if teacher else ["--no-kd"]
-    return parse_args(argv + list(extra))
+def base_cfg(csv_path, out, teacher=None, **changes) -> TrainConfig:
+    """The tests' small run: tiny student, batch 4, log every step; KD from ``teacher`` or ``--no-kd``."""
+    kd = {"teacher": str(teacher)} if teacher else {"no_kd": True}
+    return TrainConfig(train_data=str(csv_path), model="tiny-lsra-light", batch_size=4, out=str(out), quiet=True,
+                       log_every=1, lr=3e-3, balancer_lr=0.1, workers=0, threads=1, **{**kd, **changes})
+
+
+def test_cli_parses_into_the_config_python_builds(tmp_path):
+    argv = ["--train-data", "d.csv", "--model", "tiny-lsra-light", "--batch-size", "4", "--out", str(tmp_path),
+            "--quiet", "--log-every", "1", "--lr", "3e-3", "--balancer-lr", "0.1", "--workers", "0", "--threads", "1",
+            "--no-kd", "--crop-scale", "0.5", "1.0", "--steps", "7"]
+    assert parse_args(argv) == base_cfg("d.csv", tmp_path, None, crop_scale=(0.5, 1.0), steps=7)
+    assert parse_args(["--train-data", "d.csv"]) == TrainConfig(train_data="d.csv")  # same defaults
+    assert parse_args(base_cfg("d.csv", tmp_path, "t", steps=3).to_argv()) == base_cfg("d.csv", tmp_path, "t", steps=3)
 
 
 def read_log(out: Path) -> list[dict]:
@@ -85,7 +94,7 @@ def test_schedule_boundaries_and_lr():
 
 def test_kd_phases_switch_and_balancer_acts(toy_csv, tiny_teacher_dir, tmp_path):
     out = tmp_path / "kd"
-    res = train(base_args(toy_csv, out, tiny_teacher_dir, "--steps", "6", "--align-steps", "2", "--distil-steps", "2"))
+    res = train(base_cfg(toy_csv, out, tiny_teacher_dir, steps=6, align_steps=2, distil_steps=2))
     rows = read_log(out)
     assert [r["phase"] for r in rows] == ["align"] * 2 + ["distil"] * 2 + ["joint"] * 2
     for r in rows:  # terms logged exactly where their phase makes them active
@@ -104,7 +113,7 @@ def test_kd_phases_switch_and_balancer_acts(toy_csv, tiny_teacher_dir, tmp_path)
 
 def test_kd_heads_saved_when_dims_differ(toy_csv, tiny_teacher_dir, tmp_path):
     out = tmp_path / "heads"
-    train(base_args(toy_csv, out, tiny_teacher_dir, "--steps", "2", "--model-overrides", '{"embed_dim": 16}'))
+    train(base_cfg(toy_csv, out, tiny_teacher_dir, steps=2, model_overrides='{"embed_dim": 16}'))
     heads = read_checkpoint(out / "final.pt")["extra"]["kd_heads"]
     assert heads["image"]["weight"].shape == (32, 16) and heads["text"]["weight"].shape == (32, 16)
     from mobileclip.eval import kd_heads_from_checkpoint
@@ -119,12 +128,12 @@ def _state(out: Path):
 
 
 def test_resume_is_exact(toy_csv, tiny_teacher_dir, tmp_path):
-    common = ("--steps", "7", "--align-steps", "2", "--distil-steps", "2", "--crop-scale", "0.5", "1.0")
+    common = dict(steps=7, align_steps=2, distil_steps=2, crop_scale=(0.5, 1.0))
     a, b = tmp_path / "a", tmp_path / "b"
-    train(base_args(toy_csv, a, tiny_teacher_dir, *common))
-    res = train(base_args(toy_csv, b, tiny_teacher_dir, *common, "--stop-after", "4"))  # "killed" mid-epoch 2
+    train(base_cfg(toy_csv, a, tiny_teacher_dir, **common))
+    res = train(base_cfg(toy_csv, b, tiny_teacher_dir, **common, stop_after=4))  # "killed" mid-epoch 2
     assert res["step"] == 4 and not res["finished"]
-    train(base_args(toy_csv, b, tiny_teacher_dir, *common))  # --resume auto
+    train(base_cfg(toy_csv, b, tiny_teacher_dir, **common))  # --resume auto
     sa, ta = _state(a)
     sb, tb = _state(b)
     assert ta["step"] == tb["step"] == 7 and ta["epoch"] == tb["epoch"]
@@ -141,7 +150,7 @@ def test_resume_is_exact(toy_csv, tiny_teacher_dir, tmp_path):
 def test_corrupt_and_missing_images_are_skipped(tmp_path, capsys):
     csv_path = make_csv(tmp_path / "data", 9, corrupt=2, missing=1)  # 12 rows, batch 4: one epoch = 3 steps
     out = tmp_path / "run"
-    res = train(base_args(csv_path, out, None, "--steps", "3"))
+    res = train(base_cfg(csv_path, out, None, steps=3))
     assert res["finished"] and res["skipped_images"] == 3
     text = capsys.readouterr().out
     assert "CaptionCsv: 3 skipped" in text and "skipped 3 unreadable" in text
@@ -160,19 +169,19 @@ def test_nonfinite_steps_are_skipped_then_abort(toy_csv, tmp_path, monkeypatch):
         return {"contrastive": out["contrastive"] * float("nan")} if calls["n"] in (2, 3) else out
 
     monkeypatch.setattr(losses.ClipLoss, "forward", flaky)
-    res = train(base_args(toy_csv, tmp_path / "nan", None, "--steps", "3"))
+    res = train(base_cfg(toy_csv, tmp_path / "nan", None, steps=3))
     assert res["nonfinite_steps"] == 2 and res["step"] == 3
     for p in res["module"].parameters():
         assert torch.isfinite(p).all()
     calls["n"] = 0
     with pytest.raises(MobileClipError, match="non-finite"):
-        train(base_args(toy_csv, tmp_path / "nan2", None, "--steps", "3", "--max-nonfinite", "2"))
+        train(base_cfg(toy_csv, tmp_path / "nan2", None, steps=3, max_nonfinite=2))
 
 
 def test_hf_clip_proxy_teacher_roundtrip(toy_csv, tmp_path):
     out = tmp_path / "teacher"
-    res = train(parse_args(["--arch", "hf-clip", "--hf-config", "tiny", "--no-kd", "--train-data", str(toy_csv),
-                            "--steps", "2", "--batch-size", "4", "--out", str(out), "--quiet", "--workers", "0"]))
+    res = train(TrainConfig(arch="hf-clip", hf_config="tiny", no_kd=True, train_data=str(toy_csv), steps=2,
+                            batch_size=4, out=str(out), quiet=True, workers=0))
     assert res["finished"]
     teacher = load_teacher(str(out / "hf"))
     trained = res["module"].student.clip.state_dict()
@@ -214,24 +223,24 @@ def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
     csv_path = make_csv(tmp_path / "data", 12)
     write_tar_shards(csv_path, tmp_path / "shards", samples_per_shard=4)
     pattern = str(tmp_path / "shards" / "shard-{000000..000002}.tar")
-    common = ("--steps", "5", "--align-steps", "1", "--distil-steps", "1")
+    common = dict(steps=5, align_steps=1, distil_steps=1)
     a, b = tmp_path / "a", tmp_path / "b"
-    res = train(base_args(pattern, a, tiny_teacher_dir, *common))
+    res = train(base_cfg(pattern, a, tiny_teacher_dir, **common))
     assert res["finished"] and [r["epoch"] for r in read_log(a)] == ["0", "0", "0", "1", "1"]
-    train(base_args(pattern, b, tiny_teacher_dir, *common, "--stop-after", "2"))
-    train(base_args(pattern, b, tiny_teacher_dir, *common))
+    train(base_cfg(pattern, b, tiny_teacher_dir, **common, stop_after=2))
+    train(base_cfg(pattern, b, tiny_teacher_dir, **common))
     sa, _ = _state(a)
     sb, _ = _state(b)
     for k in sa:
         assert torch.equal(sa[k], sb[k]), k
     with pytest.raises(mobileclip.MobileClipError, match="streamed"):
-        train(base_args(pattern, tmp_path / "c", None, "--steps", "1", "--train-subset", "0.5"))
+        train(base_cfg(pattern, tmp_path / "c", None, steps=1, train_subset=0.5))
 
 
 def test_precise_bn_recalibration():
     from torch import nn
 
-    from mobileclip.train import recalibrate_bn
+    from mobileclip.batchnorm import recalibrate_bn
 
     class Img(nn.Module):
         def __init__(self):
@@ -257,9 +266,9 @@ def test_precise_bn_recalibration():
 def test_channels_last_layout_trains_the_same_function(toy_csv, tmp_path):
     from mobileclip import load_checkpoint
 
-    common = ("--steps", "2", "--seed", "1")
-    train(base_args(toy_csv, tmp_path / "cl", None, *common))  # default: --channels-last on
-    train(base_args(toy_csv, tmp_path / "nc", None, *common, "--channels-last", "off"))
+    common = dict(steps=2, seed=1)
+    train(base_cfg(toy_csv, tmp_path / "cl", None, **common))  # default: --channels-last on
+    train(base_cfg(toy_csv, tmp_path / "nc", None, **common, channels_last="off"))
     (sa, _), (sb, _) = _state(tmp_path / "cl"), _state(tmp_path / "nc")
     conv = [k for k, v in sa.items() if v.ndim == 4]
     assert conv and all(sa[k].is_contiguous(memory_format=torch.channels_last) for k in conv)

@@ -1,0 +1,58 @@
+"""Command-line options every CLI shares, defined once: ``--threads``, ``--teacher``, ``--model`` and the
+``--out``/``--json``/``--md`` outputs. Defaults differ on purpose between commands (a benchmark counts the
+random ViT-B/32 by default, training distils from the real one): each command passes its own default, and
+:data:`DEFAULT_TEACHER` / :data:`DEFAULT_MODEL` are the project-wide ones."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .factory import DEFAULT_MODEL
+from .teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",
+           "add_threads", "default_paths", "set_threads"]
+
+TEACHER_SPECS = "hub name, save_pretrained dir, or vit-b-32-random"
+
+
+def add_threads(p, default: int | None = None, what: str = "torch CPU threads", default_help: str | None = None):
+    """``--threads N``; ``default_help`` says what the default means (None/0: torch's own choice)."""
+    if default_help is None:
+        default_help = "default: torch's choice" if not default else f"default {default}"
+    return p.add_argument("--threads", type=int, default=default, help=f"{what} ({default_help})")
+
+
+def add_teacher(p, default: str | None = DEFAULT_TEACHER, required: bool = False, help: str | None = None):
+    """``--teacher SPEC``: a CLIP teacher (see :data:`TEACHER_SPECS`)."""
+    return p.add_argument("--teacher", default=default, required=required,
+                          help=help or f"teacher: {TEACHER_SPECS}")
+
+
+def add_model(p, default: str = DEFAULT_MODEL, flag: str = "--model",
+              help: str = "student registry config (mobileclip.list_models())"):
+    """``--model NAME`` (or ``flag``): a student registry config."""
+    return p.add_argument(flag, default=default, help=help)
+
+
+def add_output_args(p: argparse.ArgumentParser, stem: str, extra: str = "") -> None:
+    """The ``--out`` / ``--json`` / ``--md`` options of a command that writes a JSON result and its Markdown."""
+    p.add_argument("--out", default=None, help=f"folder for {stem}.json + {stem}.md{extra}")
+    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
+    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
+
+
+def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
+    """``--out DIR`` gives DIR/stem.json + DIR/stem.md unless explicit paths are given."""
+    if out_dir:
+        json_path = json_path or str(Path(out_dir) / f"{stem}.json")
+        md_path = md_path or str(Path(out_dir) / f"{stem}.md")
+    return json_path, md_path
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` (None or 0: leave torch's choice)."""
+    if threads and threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)

@@ -1,0 +1,181 @@
+"""What a training run is told: :class:`TrainConfig` (Python callers build it directly) and the CLI parser
+of ``python -m mobileclip.train`` that fills it (flag ``--foo-bar`` = field ``foo_bar``, same defaults)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass
+
+from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+
+PROG = "python -m mobileclip.train"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Field order and names are the CLI's (``--help`` documents each); the run records
+    them in its checkpoints (``train_state["args"]``)."""
+
+    # data
+    train_data: str
+    templates: str = "ensemble"
+    train_subset: float = 1.0
+    subset_seed: int = 0
+    crop_scale: tuple[float, float] = (0.9, 1.0)
+    aug_variants: int = 0
+    workers: int = 0
+    # model
+    arch: str = "student"  # student | hf-clip
+    model: str = DEFAULT_MODEL
+    model_overrides: str | None = None  # JSON text merged into the student config
+    image_size: int | None = None
+    hf_config: str = "tiny"
+    init: str | None = None
+    # distillation
+    teacher: str = DEFAULT_TEACHER
+    teacher_cache: str | None = None
+    no_kd: bool = False
+    align_steps: int = -1
+    distil_steps: int = -1
+    fd_loss: str = "cosine"
+    temperature: float = 2.0
+    affinity: bool = False
+    balancer: str = "uncertainty"
+    # optimisation
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    balancer_lr: float = 1e-2
+    weight_decay: float = 0.1
+    warmup: int = -1
+    min_lr_ratio: float = 0.01
+    grad_clip: float = 1.0
+    amp: str = "auto"  # auto | on | off
+    channels_last: str = "on"  # on | off
+    max_nonfinite: int = 10
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    # output
+    out: str = "runs/train"
+    bn_recalibrate: int = 20
+    save_every: int = 500
+    log_every: int = 10
+    resume: str | None = "auto"  # auto | a path | none
+    stop_after: int | None = None
+    tensorboard: bool = False
+    zeroshot: str | None = None
+    quiet: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "crop_scale", tuple(self.crop_scale))
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace) -> "TrainConfig":
+        return cls(**vars(ns))
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes`` (the config itself is frozen)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_argv(self) -> list[str]:
+        """The ``python -m mobileclip.train`` flags that parse back into this config (non-default fields)."""
+        argv = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING and value == f.default:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            if isinstance(value, bool):
+                argv += [flag] if value else []
+            elif isinstance(value, tuple):
+                argv += [flag, *map(str, value)]
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def command(self) -> str:
+        """The equivalent command line."""
+        return " ".join([PROG, *self.to_argv()])
+
+    def as_record(self) -> dict:
+        """The JSON/checkpoint-friendly dict of every field (tuples as lists), in field order."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--train-data", required=True,
+                   help="captions CSV (image,caption; paths relative to the CSV), a class folder "
+                        "(<root>/<class>/*.jpg, captions from --templates) or tar shards ('shards-{000..009}.tar')")
+    g.add_argument("--templates", default="ensemble", help="prompt templates for class folders: ensemble|single")
+    g.add_argument("--train-subset", type=float, default=1.0,
+                   help="train on this fraction of the dataset (a fixed random subset, --subset-seed)")
+    g.add_argument("--subset-seed", type=int, default=0, help="seed choosing the --train-subset samples")
+    g.add_argument("--crop-scale", type=float, nargs=2, default=(0.9, 1.0), metavar=("MIN", "MAX"),
+                   help="RandomResizedCrop area range")
+    g.add_argument("--aug-variants", type=int, default=0,
+                   help="K augmentation variants cycled over epochs (epoch %% K); 0 = a new one every epoch. "
+                        "Set by the cache when --teacher-cache is used")
+    g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    m = p.add_argument_group("model")
+    m.add_argument("--arch", choices=["student", "hf-clip"], default="student",
+                   help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
+                        "for training a proxy teacher with --no-kd")
+    add_model(m)
+    m.add_argument("--model-overrides", default=None, help="JSON merged into the student config, "
+                                                           "e.g. '{\"text_cfg\": {\"layers\": 4}}'")
+    m.add_argument("--image-size", type=int, default=None, help="override the model's input size (student or hf-clip)")
+    m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
+    m.add_argument("--init", default=None, help="start from this student checkpoint's weights (fine-tuning)")
+    k = p.add_argument_group("distillation")
+    add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
+    k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
+                                                         "(python -m mobileclip.cache_teacher); the teacher is not loaded")
+    k.add_argument("--no-kd", action="store_true", help="contrastive loss only (CLIP from scratch, ablation baseline)")
+    k.add_argument("--align-steps", type=int, default=-1, help="phase 1 (feature alignment) steps; -1 = 10%% of --steps")
+    k.add_argument("--distil-steps", type=int, default=-1, help="phase 2 (distillation) steps; -1 = 30%% of --steps")
+    k.add_argument("--fd-loss", choices=["cosine", "mse"], default="cosine", help="feature distillation distance")
+    k.add_argument("--temperature", type=float, default=2.0, help="response distillation temperature")
+    k.add_argument("--affinity", action="store_true", help="add intra-modal affinity mimicking in phases 2-3")
+    k.add_argument("--balancer", choices=["uncertainty", "fixed"], default="uncertainty",
+                   help="loss weighting: learned uncertainty weights, or fixed weight 1")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    o.add_argument("--batch-size", type=int, default=64, help="per-process batch size")
+    o.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
+    o.add_argument("--balancer-lr", type=float, default=1e-2, help="learning rate of the balancer's log-variances")
+    o.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay (not on norms/biases/scales)")
+    o.add_argument("--warmup", type=int, default=-1, help="linear warm-up steps; -1 = 5%% of --steps")
+    o.add_argument("--min-lr-ratio", type=float, default=0.01, help="cosine floor as a fraction of --lr")
+    o.add_argument("--grad-clip", type=float, default=1.0, help="clip the global grad norm (after AMP unscale); 0 = off")
+    o.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision: auto = on with CUDA")
+    o.add_argument("--channels-last", choices=["on", "off"], default="on",
+                   help="image tower and image batches in channels-last memory layout (faster convolutions on CPU "
+                        "and tensor cores; the same model up to rounding)")
+    o.add_argument("--max-nonfinite", type=int, default=10, help="abort after this many NaN/inf steps (each is skipped)")
+    o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
+    o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    add_threads(o, 0, "torch CPU threads per process", "0 = torch's default; 1 is much faster on a busy shared CPU")
+    r = p.add_argument_group("output")
+    r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
+    o.add_argument("--bn-recalibrate", type=int, default=20,
+                   help="at the end, re-estimate BatchNorm statistics over N training batches with the final "
+                        "weights (precise BN); 0 = off")
+    r.add_argument("--save-every", type=int, default=500, help="checkpoint OUT/last.pt every N steps (and at the end)")
+    r.add_argument("--log-every", type=int, default=10, help="CSV/tqdm logging interval")
+    r.add_argument("--resume", default="auto", help="auto = continue from OUT/last.pt if present; a path; or 'none'")
+    r.add_argument("--stop-after", type=int, default=None, help="stop (checkpointed) after this global step, "
+                                                               "as if killed; resume later")
+    r.add_argument("--tensorboard", action="store_true", help="also log to OUT/tb (needs the tensorboard package)")
+    r.add_argument("--zeroshot", default=None, help="class folder to evaluate zero-shot top-1 on at the end")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(argv=None) -> TrainConfig:
+    """Command-line arguments -> :class:`TrainConfig`."""
+    return TrainConfig.from_namespace(build_parser().parse_args(argv))
+

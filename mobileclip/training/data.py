@@ -1,0 +1,109 @@
+"""Training data: paired student/teacher crops, deterministic per-sample augmentation, epoch batches.
+
+Shared by ``mobileclip.train`` and ``mobileclip.cache_teacher`` (which must reproduce training's crops).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import torch
+
+from .._torchvision import import_torchvision
+from ..errors import TrainError
+from ..transform import CLIP_MEAN, CLIP_STD
+
+class PairTransform:
+    """PIL image -> student tensor, or (student, teacher) tensors cut from the *same* random crop.
+
+    Train mode samples the crop box once (RandomResizedCrop parameters) and resizes it to each model's
+    size with each model's mean/std, so the teacher sees the same content at its own resolution.
+    """
+
+    def __init__(self, student_cfg: dict, teacher_cfg: dict | None = None, train: bool = True,
+                 scale=(0.9, 1.0)):
+        self.cfgs = [student_cfg] + ([teacher_cfg] if teacher_cfg else [])
+        self.train, self.scale = train, tuple(scale)
+
+    def _finish(self, img, cfg):
+        T = import_torchvision().transforms
+        return T.functional.normalize(T.functional.to_tensor(img), cfg.get("mean", CLIP_MEAN), cfg.get("std", CLIP_STD))
+
+    def __call__(self, img):
+        T = import_torchvision().transforms
+        img = img.convert("RGB")
+        outs = []
+        box = T.RandomResizedCrop.get_params(img, self.scale, (3 / 4, 4 / 3)) if self.train else None
+        for cfg in self.cfgs:
+            size = int(cfg.get("image_size", 224))
+            interp = T.InterpolationMode(cfg.get("interpolation", "bicubic"))
+            if box is not None:
+                x = T.functional.resized_crop(img, *box, [size, size], interpolation=interp)
+            else:
+                x = T.functional.center_crop(T.functional.resize(img, size, interpolation=interp), size)
+            outs.append(self._finish(x, cfg))
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def item_seed(seed: int, variant: int, index: int) -> int:
+    return ((seed * 1_000_003 + variant) * 10_000_019 + index) % (2**63 - 1)
+
+
+class SeededView(torch.utils.data.Dataset):
+    """Map-style dataset wrapper: item ``i`` is transformed with RNGs seeded from (seed, variant, i).
+
+    Returns ``(image(s), ids, i)`` or None for an unreadable sample. ``variant`` is the augmentation
+    variant (the epoch, or epoch % K with a K-variant teacher cache).
+    """
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed, self.variant = dataset, seed, 0
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        s = item_seed(self.seed, self.variant, int(i))
+        state = random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            random.seed(s)
+            try:
+                item = self.dataset[i]
+            finally:
+                random.setstate(state)
+        if item is None:
+            return None
+        return item[0], item[1], int(i)
+
+
+def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
+    """This rank's batches (positions into the training index list) for ``epoch``; drop-last, same count per rank."""
+    g = torch.Generator().manual_seed(seed * 7919 + epoch)
+    perm = torch.randperm(n_indices, generator=g)
+    per_step = batch_size * world
+    usable = (n_indices // per_step) * per_step
+    if usable == 0:
+        raise TrainError(f"{n_indices} training samples < batch size {batch_size} x {world} processes")
+    mine = perm[:usable][rank::world]
+    return [mine[i:i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
+
+
+def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
+                  seed: int = 0):
+    """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar)."""
+    from .. import data
+
+    p = Path(path)
+    if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
+        return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
+                              seed=seed)
+    if p.suffix.lower() == ".csv":
+        if not p.is_file():
+            raise TrainError(f"caption CSV not found: {path}")
+        return data.CaptionCsv(str(path), transform, tokenizer)
+    if p.is_dir():
+        from ..templates import get_templates
+
+        return data.ClassFolder(str(path), transform, tokenizer, get_templates(templates), train=True)
+    raise TrainError(f"--train-data {path}: expected a captions .csv, a class folder or .tar shards")
