@@ -203,7 +203,7 @@ def plan_models(args) -> tuple[list[dict], list[dict]]:
     models, skipped = [], []
     towers, quants = set(split_list(args.towers)), set(split_list(args.quantization))
     if args.export:
-        from export.common import manifest_path as export_manifest_path, read_manifest
+        from export.manifest import manifest_path as export_manifest_path, read_manifest
 
         manifest_path = export_manifest_path(args.export)
         for e in read_manifest(args.export).get("models", []):

@@ -132,7 +132,7 @@ def litert_case(path: Path, entry: dict, x: torch.Tensor):
 
 
 def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
-    from export.common import read_manifest
+    from export.manifest import read_manifest
 
     manifest = read_manifest(export_dir)
     manifest_path = Path(export_dir) / "manifest.json"

@@ -27,7 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import Backend, ExportError, Lowered, atomic_save_dir, cli_main, strip_aliases
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
+from .files import atomic_save_dir
+from .towers import strip_aliases
 
 MIN_TARGET = "iOS17"
 EXPECTED_DTYPES = {"image": "fp32", "input_ids": "int32", "embedding": "fp32"}

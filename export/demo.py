@@ -19,8 +19,11 @@ import torch
 from mobileclip import create_model, load_checkpoint, save_checkpoint, tower_parameters
 from mobileclip.errors import BackendMissingError, cli_errors
 
-from .common import (VerificationError, export_checkpoint, load_eval_data, read_manifest, recalibrate_batchnorm,
-                     verification_table)
+from .calibration import load_eval_data, recalibrate_batchnorm
+from .errors import VerificationError
+from .manifest import read_manifest
+from .pipeline import export_checkpoint
+from .verify import verification_table
 
 BACKENDS = ("executorch", "coreml", "tflite")
 

@@ -26,7 +26,12 @@ from pathlib import Path
 
 import torch
 
-from .common import Backend, ExportError, Lowered, atomic_write, cli_main, with_int8_embedding
+from mobileclip.fileio import atomic_write
+
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
+from .towers import with_int8_embedding
 
 
 class Recipe(str, enum.Enum):

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 
 from mobileclip.errors import BackendMissingError, MobileClipError
 
-from .common import read_manifest, sha256_of
+from .files import sha256_of
+from .manifest import read_manifest
 
 BACKENDS = ("executorch", "coreml", "tflite")
 

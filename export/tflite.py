@@ -30,7 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import Backend, BackendMissingError, ExportError, Lowered, atomic_write, cli_main
+from mobileclip.errors import BackendMissingError
+from mobileclip.fileio import atomic_write
+
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
 
 SIGNATURE = "serving_default"
 
