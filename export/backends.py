@@ -24,15 +24,14 @@ from mobileclip.errors import BackendMissingError, MobileClipError
 # (the name benchmarks report: LiteRT is the runtime's current name, tflite the file format's)
 RUNTIMES = {"executorch": "executorch", "coreml": "coreml", "tflite": "litert"}
 BACKENDS = tuple(RUNTIMES)
-ALIASES = {runtime: backend for backend, runtime in RUNTIMES.items()}  # every name a user may type -> backend
+# every name a user may type -> backend (litert -> tflite)
+ALIASES = {**{runtime: backend for backend, runtime in RUNTIMES.items()}, **{b: b for b in RUNTIMES}}
 
 Runner = Callable[[torch.Tensor], np.ndarray]
 
 
 def backend_name(name: str) -> str:
     """The backend a name stands for (``litert`` -> ``tflite``); a one-line error for an unknown name."""
-    if name in RUNTIMES:
-        return name
     if name in ALIASES:
         return ALIASES[name]
     raise MobileClipError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)} (litert = tflite)")

@@ -73,7 +73,7 @@ class TFLiteRunner:
 
     def __call__(self, x) -> np.ndarray:
         x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        out = self.runner(**{self.input_name: x.astype(self.input_dtype)})
+        out = self.runner(**{self.input_name: x.astype(self.input_dtype, copy=False)})
         return next(iter(out.values()))
 
 
@@ -85,6 +85,7 @@ def _signature_input(model_bytes: bytes) -> str:
 class TFLiteBackend(Backend):
     name = "tflite"
     suffix = ".tflite"
+    android = True
     packages = ("litert_torch", "ai_edge_quantizer")
     install_hint = "pip install litert-torch ai-edge-quantizer ai-edge-litert (or 'mobileclip-kd[export]')"
     Recipe = Recipe
@@ -143,8 +144,11 @@ class TFLiteBackend(Backend):
         return Lowered(info=info, summary=f"input {runner.input_name} {info['signature_input']['dtype']} "
                        f"{info['signature_input']['shape']}")
 
+    def load(self, path, tower, num_threads=None):
+        return TFLiteRunner(path, num_threads=num_threads)
+
     def embedder(self, path, tower, module, lowered):
-        return TFLiteRunner(path), "run in LiteRT interpreter (" + interpreter_class().__module__.split(".")[0] + ")"
+        return self.load(path, tower), "run in LiteRT interpreter (" + interpreter_class().__module__.split(".")[0] + ")"
 
 
 BACKEND = TFLiteBackend()

@@ -1,0 +1,1 @@
+"""Private-API shims: one module per library, each naming the version it was checked against."""
