@@ -34,7 +34,7 @@ from .backends import Backend, Lowered
 from .cli import cli_main
 from .errors import ExportError
 from .files import atomic_save_dir
-from .towers import strip_aliases
+from .towers import INPUTS, strip_aliases
 
 MIN_TARGET = "iOS17"
 EXPECTED_DTYPES = {"image": "fp32", "input_ids": "int32", "embedding": "fp32"}
@@ -164,7 +164,7 @@ class CoreMLBackend(Backend):
         except ImportError:
             raise BackendMissingError("running .mlpackage files needs coremltools (pip install coremltools)") from None
         mlmodel = ct.models.MLModel(str(path))
-        name, dtype = ("image", np.float32) if tower == "image" else ("input_ids", np.int32)
+        name, dtype = INPUTS[tower]
 
         def fn(x):
             return np.asarray(mlmodel.predict({name: x.numpy().astype(dtype)})["embedding"])
@@ -180,15 +180,14 @@ class CoreMLBackend(Backend):
         import coremltools.optimize.coreml as cto
 
         module = self.prepared(module)
-        name = "image" if tower == "image" else "input_ids"
+        name, dtype = INPUTS[tower]
         with torch.no_grad():
             ep = strip_aliases(torch.export.export(module, (example,), strict=False).run_decompositions({}))
-        dtype = np.float32 if tower == "image" else np.int32
         compute = "float32" if recipe is Recipe.FP32 else "float16"
         mlmodel = ct.convert(
             ep, convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, MIN_TARGET),
             compute_precision=getattr(ct.precision, compute.upper()),
-            inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=dtype)],
+            inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=np.dtype(dtype).type)],
             outputs=[ct.TensorType(name="embedding", dtype=np.float32)])
         if quantization == "int8":
             granularity = "per_channel" if recipe is Recipe.INT8_PER_CHANNEL else "per_tensor"
@@ -203,7 +202,7 @@ class CoreMLBackend(Backend):
     def embedder(self, path, tower, module, lowered):
         module = self.prepared(module)
         info = inspect_program(path, tower, module)
-        name = "image" if tower == "image" else "input_ids"
+        name = INPUTS[tower][0]
         problems = []
         if name not in info["io"] or info["io"][name]["dtype"] != EXPECTED_DTYPES[name]:
             problems.append(f"input {name!r} {info['io'].get(name)} (want {EXPECTED_DTYPES[name]})")

@@ -36,6 +36,7 @@ from mobileclip.fileio import atomic_write
 from .backends import Backend, Lowered
 from .cli import cli_main
 from .errors import ExportError
+from .towers import INPUTS
 
 SIGNATURE = "serving_default"
 
@@ -126,7 +127,7 @@ class TFLiteBackend(Backend):
             calibration = None
             if qt.need_calibration:
                 name = _signature_input(data)
-                samples = [{name: x.unsqueeze(0).numpy().astype(np.float32 if tower == "image" else np.int32)}
+                samples = [{name: x.unsqueeze(0).numpy().astype(INPUTS[tower][1])}
                            for x in calib]
                 calibration = qt.calibrate({SIGNATURE: samples})
                 info["calibration_samples"] = len(samples)
@@ -138,7 +139,7 @@ class TFLiteBackend(Backend):
         runner = TFLiteRunner(path)
         info["signature_input"] = {"name": runner.input_name, "dtype": np.dtype(runner.input_dtype).name,
                                    "shape": [int(s) for s in runner.input_shape]}
-        expect = "int32" if tower == "text" else "float32"
+        expect = INPUTS[tower][1]
         if info["signature_input"]["dtype"] != expect:
             raise ExportError(f"tflite {tower} tower input is {info['signature_input']['dtype']}, expected {expect}")
         return Lowered(info=info, summary=f"input {runner.input_name} {info['signature_input']['dtype']} "

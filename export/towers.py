@@ -9,6 +9,9 @@ from torch import nn
 
 from mobileclip import get_tokenizer
 
+# each tower's one input: (name, dtype) in every exported file
+INPUTS = {"image": ("image", "float32"), "text": ("input_ids", "int32")}
+
 
 class ImageTower(nn.Module):
     """``image`` (1, 3, S, S) float32, already normalised -> ``embedding`` (1, D), L2-normalised."""
@@ -67,8 +70,8 @@ def example_input(tower: str, image_size: int, context_length: int = 77) -> torc
 
 
 def io_spec(tower: str, image_size: int, embed_dim: int, context_length: int = 77) -> dict:
-    inp = ({"name": "image", "shape": [1, 3, image_size, image_size], "dtype": "float32"} if tower == "image"
-           else {"name": "input_ids", "shape": [1, context_length], "dtype": "int32"})
+    shape = [1, 3, image_size, image_size] if tower == "image" else [1, context_length]
+    inp = {"name": INPUTS[tower][0], "shape": shape, "dtype": INPUTS[tower][1]}
     return {"inputs": [inp], "outputs": [{"name": "embedding", "shape": [1, embed_dim], "dtype": "float32"}]}
 
 
