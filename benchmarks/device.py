@@ -31,6 +31,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from export.backends import ALIASES, backend_for_file, get_backend, runtime_name
+from export.manifest import manifest_path, read_manifest
 from mobileclip import MobileClipError
 from mobileclip.errors import cli_errors
 
@@ -203,19 +205,17 @@ def plan_models(args) -> tuple[list[dict], list[dict]]:
     models, skipped = [], []
     towers, quants = set(split_list(args.towers)), set(split_list(args.quantization))
     if args.export:
-        from export.common import manifest_path as export_manifest_path, read_manifest
-
-        manifest_path = export_manifest_path(args.export)
+        folder = manifest_path(args.export).parent
         for e in read_manifest(args.export).get("models", []):
-            runtime = {"tflite": "litert", "litert": "litert", "executorch": "executorch"}.get(e["backend"])
-            item = {"file": str(manifest_path.parent / e["file"]), "tower": e["tower"],
+            runtime = android_runtime(e["backend"])
+            item = {"file": str(folder / e["file"]), "tower": e["tower"],
                     "quantization": e["quantization"], "backend": e["backend"], "runtime": runtime}
             if runtime is None:
                 skipped.append({**item, "reason": f"{e['backend']} models do not run on Android"})
             elif e["tower"] in towers and e["quantization"] in quants:
                 models.append(item)
     for f in args.model or []:
-        runtime = "litert" if f.endswith(".tflite") else "executorch" if f.endswith(".pte") else None
+        runtime = android_runtime(backend_for_file(f))
         if runtime is None:
             raise MobileClipError(f"--model {f}: expected a .tflite or .pte file")
         models.append({"file": f, "tower": "?", "quantization": "?", "backend": runtime, "runtime": runtime})
@@ -236,6 +236,11 @@ def plan_models(args) -> tuple[list[dict], list[dict]]:
         if path and not Path(path).is_file():
             raise MobileClipError(f"{RUNNERS[name]} binary not found: {path}")
     return kept, skipped
+
+
+def android_runtime(backend: str | None) -> str | None:
+    """The on-phone runtime of a backend's files (``tflite`` -> ``litert``), None when phones don't run them."""
+    return runtime_name(backend) if backend in ALIASES and get_backend(backend).android else None
 
 
 def runner_command(runtime: str, binary: str, model: str, threads: int, repeats: int, warmup: int) -> str:

@@ -29,14 +29,16 @@ from typing import Callable
 import torch
 from tabulate import tabulate
 
+from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.errors import cli_errors
+from mobileclip.errors import BackendMissingError, cli_errors
+from mobileclip.shims import executorch_private
 
 from .common import (add_output_args, RANDOM_VIT_B_32, default_paths, load_student, load_teacher_spec, machine_info, machine_line,
                      split_list, write_outputs)
 
 PROG = "python -m benchmarks.latency"
-RUNTIMES = ("eager", "compile", "executorch", "litert", "coreml")
+RUNTIMES = ("eager", "compile", *EXPORTED_RUNTIMES.values())
 GOALS = {"image_best_vs_teacher_eager": 25.0, "image_same_runtime": 12.0, "text_same_runtime": 5.0}
 
 
@@ -94,90 +96,52 @@ def _input_for(entry: dict, image_size: int):
     return ids.to(torch.int32 if entry.get("inputs", [{}])[0].get("dtype", "int32") == "int32" else torch.int64)
 
 
-def executorch_case(path: Path, entry: dict, x: torch.Tensor):
-    from executorch.extension.pybindings import portable_lib
-    from executorch.runtime import Runtime
+def exported_case(path: Path, entry: dict, x: torch.Tensor):
+    """``make(threads)`` -> a zero-argument run of the exported file, loaded by its backend (``Backend.load``)."""
+    backend = get_backend(entry["backend"])
 
     def make(threads=None):
-        # XNNPACK's threadpool size. In executorch 1.5 ``_unsafe_reset_threadpool`` aborts the process when
-        # the pool was never used or already has that size, and delegates loaded before a reset keep a
-        # dangling pool (segfault). So: the pool is only resized on a change, after every earlier program
-        # was released (measure() drops them first), and the program is loaded afresh after the resize.
-        if threads is not None and portable_lib._threadpool_get_thread_count() != threads:
-            portable_lib._unsafe_reset_threadpool(threads)
-        method = Runtime.get().load_program(path).load_method("forward")
-        return lambda: method.execute([x])
-    return make
-
-
-def litert_case(path: Path, entry: dict, x: torch.Tensor):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        from tflite_runtime.interpreter import Interpreter  # noqa: F401  (the older wheel name)
-    arr = x.numpy()
-
-    def make(threads=None):
-        it = Interpreter(model_path=str(path), num_threads=threads)
-        it.allocate_tensors()
-        inp, out = it.get_input_details()[0], it.get_output_details()[0]
-        data = arr.astype(inp["dtype"])
-
-        def run():
-            it.set_tensor(inp["index"], data)
-            it.invoke()
-            return it.get_tensor(out["index"])
-        return run
+        if backend.name == "executorch" and threads is not None:
+            # XNNPACK's threadpool is one per process: resized only on a change, after every earlier program was
+            # released (measure() drops them first), and the program is loaded afresh after the resize
+            executorch_private.set_threadpool_size(threads)
+        run = backend.load(path, entry["tower"], num_threads=threads)
+        return lambda: run(x)
     return make
 
 
 def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
-    from export.common import read_manifest
+    from export.manifest import manifest_path, read_manifest
 
     manifest = read_manifest(export_dir)
-    manifest_path = Path(export_dir) / "manifest.json"
+    folder = manifest_path(export_dir).parent
     src = manifest.get("source_checkpoint", {})
     label = f"{src.get('model_name', 'student')} ({src.get('file', 'exported')})"
     image_size = manifest.get("preprocess", {}).get("image_size", 224)
     cases = []
     for entry in manifest.get("models", []):
-        backend = "litert" if entry["backend"] in ("tflite", "litert") else entry["backend"]
-        if backend not in runtimes:
+        runtime = runtime_name(entry["backend"]) if entry["backend"] in ALIASES else entry["backend"]
+        what = {"model": label, "tower": entry["tower"], "runtime": runtime, "precision": entry["quantization"]}
+        if entry["backend"] not in ALIASES:
+            skipped.append({**what, "reason": f"unknown backend {entry['backend']!r}"})
             continue
-        path = manifest_path.parent / entry["file"]
-        what = {"model": label, "tower": entry["tower"], "runtime": backend, "precision": entry["quantization"]}
-        if backend == "coreml" and sys.platform != "darwin":
-            skipped.append({**what, "reason": "Core ML runs only on macOS (coremltools cannot predict on Linux)"})
+        if runtime not in runtimes:
             continue
-        if not path.is_file():
+        path = folder / entry["file"]
+        if not path.exists():
             skipped.append({**what, "reason": f"file listed in the manifest is missing: {path}"})
             continue
-        x = _input_for(entry, image_size)
         try:
-            if backend == "executorch":
-                make = executorch_case(path, entry, x)
-            elif backend == "litert":
-                make = litert_case(path, entry, x)
-            elif backend == "coreml":
-                make = coreml_case(path, entry, x)
-            else:
-                skipped.append({**what, "reason": f"unknown backend {entry['backend']!r}"})
-                continue
+            make = exported_case(path, entry, _input_for(entry, image_size))
             make()()  # load + one run now (current pool size): a broken file is reported here, not mid-measurement
+        except BackendMissingError as e:  # e.g. Core ML off macOS
+            skipped.append({**what, "reason": str(e)})
+            continue
         except Exception as e:
             skipped.append({**what, "reason": f"could not run: {type(e).__name__}: {_first_line(e)}"})
             continue
-        cases.append(Case(label, "student", entry["tower"], backend, entry["quantization"], make))
+        cases.append(Case(label, "student", entry["tower"], runtime, entry["quantization"], make))
     return cases
-
-
-def coreml_case(path: Path, entry: dict, x: torch.Tensor):  # pragma: no cover - macOS only
-    import coremltools as ct
-
-    model = ct.models.MLModel(str(path))
-    name = entry.get("inputs", [{}])[0].get("name", "image" if entry["tower"] == "image" else "input_ids")
-    feed = {name: x.numpy()}
-    return lambda threads=None: (lambda: model.predict(feed))
 
 
 # ------------------------------------------------------------------------------------------ measuring
@@ -271,8 +235,8 @@ def run(args) -> dict:
         cases += torch_cases(model, label, "student", runtimes, skipped)
     if args.export:
         cases += exported_cases(args.export, runtimes, skipped)
-    elif any(r in runtimes for r in ("executorch", "litert", "coreml")) and not args.quiet_skips:
-        for r in ("executorch", "litert", "coreml"):
+    elif any(r in runtimes for r in EXPORTED_RUNTIMES.values()) and not args.quiet_skips:
+        for r in EXPORTED_RUNTIMES.values():
             if r in runtimes:
                 skipped.append({"model": "-", "tower": "-", "runtime": r, "precision": "-",
                                 "reason": "no --export DIR given (exported models are measured from a manifest)"})
@@ -339,7 +303,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher", default=RANDOM_VIT_B_32,
                    help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json (ExecuTorch/LiteRT/Core ML models)")
-    p.add_argument("--runtimes", default="eager,compile,executorch,litert,coreml",
+    p.add_argument("--runtimes", default=",".join(RUNTIMES),
                    help=f"comma-separated subset of {','.join(RUNTIMES)} (default: all)")
     p.add_argument("--threads", default="1,all", help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=3, help="warm-up runs per configuration and thread count (default: 3)")

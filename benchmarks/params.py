@@ -47,7 +47,7 @@ def model_entry(model, label: str, role: str, image_size: int | None = None) -> 
 
 def manifest_sizes(export_dir: str) -> dict:
     """File sizes of the exported models listed in ``export_dir/manifest.json``."""
-    from export.common import manifest_path, read_manifest
+    from export.manifest import manifest_path, read_manifest
 
     manifest, path = read_manifest(export_dir), manifest_path(export_dir)
     rows = []

@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from export.backends import runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError
 from mobileclip.errors import cli_errors
 
@@ -149,7 +150,7 @@ def _sizes(results: dict) -> dict:
     ex = (results.get("params") or {}).get("export")
     if ex:
         for m in ex["models"]:
-            runtime = {"tflite": "litert"}.get(m["backend"], m["backend"])
+            runtime = runtime_name(m["backend"])
             if m["size_bytes"]:
                 key = ("student", runtime, m["quantization"])
                 out[key] = out.get(key, 0) + m["size_bytes"]
@@ -232,7 +233,7 @@ def parse_args(argv=None):
                    help="teacher: save_pretrained folder, hub name, or vit-b-32-random (default)")
     p.add_argument("--export", default=None, help="export folder (manifest.json) of the student")
     p.add_argument("--skip", default="", help=f"parts to skip, comma-separated: {', '.join(PARTS)}")
-    p.add_argument("--runtimes", default="eager,compile,executorch,litert,coreml", help="latency runtimes")
+    p.add_argument("--runtimes", default=",".join(latency.RUNTIMES), help="latency runtimes (default: all)")
     p.add_argument("--threads", default="1,all", help="latency thread counts (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=20, help="latency timed repeats (default: 20)")
     p.add_argument("--warmup", type=int, default=3, help="latency warm-up runs (default: 3)")

@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .common import Backend, ExportError, Lowered, atomic_save_dir, cli_main, strip_aliases
+from mobileclip.errors import BackendMissingError
+from mobileclip.shims import coremltools_private
+
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
+from .files import atomic_save_dir
+from .towers import INPUTS, strip_aliases
 
 MIN_TARGET = "iOS17"
 EXPECTED_DTYPES = {"image": "fp32", "input_ids": "int32", "embedding": "fp32"}
@@ -49,12 +56,11 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
-        names = list(seq._modules)
-        for a, b in zip(names, names[1:]):
-            conv, bn = seq._modules[a], seq._modules[b]
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                seq._modules[a] = fuse_conv_bn_eval(conv, bn)
-                seq._modules[b] = nn.Identity()
+                seq[i] = fuse_conv_bn_eval(conv, bn)
+                seq[i + 1] = nn.Identity()
     return module
 
 
@@ -71,11 +77,10 @@ def _tensor_keys(module: nn.Module) -> dict[str, str]:
 def load_mil_program(path: Path):
     """The MIL program of a saved ``.mlpackage``, loaded from its files (not from memory)."""
     import coremltools as ct
-    from coremltools.converters.mil.frontend.milproto.load import load as milproto_load
 
     mlmodel = ct.models.MLModel(str(path), skip_model_load=True)
     spec = mlmodel.get_spec()
-    return spec, milproto_load(spec, spec.specificationVersion, mlmodel.weights_dir)
+    return spec, coremltools_private.load_milproto(spec, spec.specificationVersion, mlmodel.weights_dir)
 
 
 def _decode(op) -> np.ndarray | None:
@@ -149,6 +154,23 @@ class CoreMLBackend(Backend):
             raise ExportError(f"coreml recipe {recipe.value} does not fit --quantize "
                               f"{'none' if quantization == 'fp32' else 'int8'}")
 
+    def load(self, path, tower, num_threads=None):
+        """Core ML ``predict`` (macOS only: it needs the Core ML framework). ``num_threads`` is not applied."""
+        if sys.platform != "darwin":
+            raise BackendMissingError("Core ML models run only on macOS/iOS (coremltools predict needs the Core ML "
+                                      "framework); on Linux use the executorch or tflite exports")
+        try:
+            import coremltools as ct
+        except ImportError:
+            raise BackendMissingError("running .mlpackage files needs coremltools (pip install coremltools)") from None
+        mlmodel = ct.models.MLModel(str(path))
+        name, dtype = INPUTS[tower]
+
+        def fn(x):
+            return np.asarray(mlmodel.predict({name: x.numpy().astype(dtype)})["embedding"])
+
+        return fn
+
     @staticmethod
     def prepared(module: nn.Module) -> nn.Module:
         return fold_batchnorm(copy.deepcopy(module)).eval()
@@ -158,15 +180,14 @@ class CoreMLBackend(Backend):
         import coremltools.optimize.coreml as cto
 
         module = self.prepared(module)
-        name = "image" if tower == "image" else "input_ids"
+        name, dtype = INPUTS[tower]
         with torch.no_grad():
             ep = strip_aliases(torch.export.export(module, (example,), strict=False).run_decompositions({}))
-        dtype = np.float32 if tower == "image" else np.int32
         compute = "float32" if recipe is Recipe.FP32 else "float16"
         mlmodel = ct.convert(
             ep, convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, MIN_TARGET),
             compute_precision=getattr(ct.precision, compute.upper()),
-            inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=dtype)],
+            inputs=[ct.TensorType(name=name, shape=tuple(example.shape), dtype=np.dtype(dtype).type)],
             outputs=[ct.TensorType(name="embedding", dtype=np.float32)])
         if quantization == "int8":
             granularity = "per_channel" if recipe is Recipe.INT8_PER_CHANNEL else "per_tensor"
@@ -181,7 +202,7 @@ class CoreMLBackend(Backend):
     def embedder(self, path, tower, module, lowered):
         module = self.prepared(module)
         info = inspect_program(path, tower, module)
-        name = "image" if tower == "image" else "input_ids"
+        name = INPUTS[tower][0]
         problems = []
         if name not in info["io"] or info["io"][name]["dtype"] != EXPECTED_DTYPES[name]:
             problems.append(f"input {name!r} {info['io'].get(name)} (want {EXPECTED_DTYPES[name]})")
@@ -197,15 +218,7 @@ class CoreMLBackend(Backend):
                              "weights_decoded": f"{info['matched']}/{info['tensors']}",
                              "int8_weight_tensors": info["quantized_tensors"]})
         if sys.platform == "darwin":
-            import coremltools as ct
-
-            mlmodel = ct.models.MLModel(str(path))
-
-            def fn(x):
-                dtype = np.float32 if tower == "image" else np.int32
-                return mlmodel.predict({name: x.numpy().astype(dtype)})["embedding"]
-
-            return fn, "run with Core ML predict (macOS)"
+            return self.load(path, tower), "run with Core ML predict (macOS)"
         sim = copy.deepcopy(module)
         with torch.no_grad():
             state = sim.state_dict()

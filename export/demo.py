@@ -10,7 +10,6 @@ reported (``pass = NO``) and makes the exit code 1 with ``--strict``.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -19,10 +18,12 @@ import torch
 from mobileclip import create_model, load_checkpoint, save_checkpoint, tower_parameters
 from mobileclip.errors import BackendMissingError, cli_errors
 
-from .common import (VerificationError, export_checkpoint, load_eval_data, read_manifest, recalibrate_batchnorm,
-                     verification_table)
-
-BACKENDS = ("executorch", "coreml", "tflite")
+from .backends import BACKENDS, get_backend
+from .calibration import load_eval_data, recalibrate_batchnorm
+from .errors import VerificationError
+from .manifest import read_manifest
+from .pipeline import export_checkpoint
+from .verify import verification_table
 
 
 def make_bn_calibrated_student(path, model_name: str, seed: int = 0) -> Path:
@@ -59,7 +60,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", default=".cache/demo/student.pt", help="checkpoint to export (default: %(default)s)")
     p.add_argument("--out", default=".cache/demo/export", help="export folder (default: %(default)s)")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: %(default)s)")
+    p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (litert = tflite; default: %(default)s)")
     p.add_argument("--quantize", default="none,int8", help="comma-separated of none,int8 (default: %(default)s)")
     p.add_argument("--towers", default="image,text", help="comma-separated (default: %(default)s)")
     p.add_argument("--create-missing", metavar="MODEL", default=None,
@@ -88,8 +89,8 @@ def run(args) -> int:
         make_bn_calibrated_student(student, args.create_missing)
     failures, skipped = [], []
     towers = [t for t in args.towers.split(",") if t]
-    for name in [b for b in args.backends.split(",") if b]:
-        backend = importlib.import_module(f"export.{name}").BACKEND
+    for backend in [get_backend(b) for b in args.backends.split(",") if b]:
+        name = backend.name
         for q in [q for q in args.quantize.split(",") if q]:
             print(f"\n=== export.{name} {student} --quantize {q} --out {out}")
             try:

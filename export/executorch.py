@@ -26,7 +26,14 @@ from pathlib import Path
 
 import torch
 
-from .common import Backend, ExportError, Lowered, atomic_write, cli_main, with_int8_embedding
+from mobileclip.errors import BackendMissingError
+from mobileclip.fileio import atomic_write
+from mobileclip.shims import executorch_private, torchao_private
+
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
+from .towers import with_int8_embedding
 
 
 class Recipe(str, enum.Enum):
@@ -70,14 +77,13 @@ def _dynamic_quantizer():
     """
     from executorch.backends.xnnpack.quantizer import xnnpack_quantizer_utils as qutils
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
-    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     class DynamicConvReluQuantizer(XNNPACKQuantizer):
         def annotate(self, model):
             model = super().annotate(model)
             config = self.global_config
             for node in model.graph.nodes:
-                if not qutils._is_conv_node(node) or qutils._is_annotated([node]):
+                if not executorch_private.is_conv_node(node) or executorch_private.is_annotated([node]):
                     continue
                 weight = node.args[1]
                 shape = weight.meta["val"].shape
@@ -85,10 +91,9 @@ def _dynamic_quantizer():
                     continue
                 if not (len(node.users) == 1 and qutils.is_relu_node(next(iter(node.users)))):
                     continue
-                node.meta["quantization_annotation"] = QuantizationAnnotation(
-                    input_qspec_map={node.args[0]: qutils.get_input_act_qspec(config),
-                                     weight: qutils.get_weight_qspec(config)}, _annotated=True)
-                qutils._mark_nodes_as_annotated([node, weight])
+                node.meta["quantization_annotation"] = torchao_private.annotated(
+                    {node.args[0]: qutils.get_input_act_qspec(config), weight: qutils.get_weight_qspec(config)})
+                executorch_private.mark_annotated([node, weight])
             return model
 
     return DynamicConvReluQuantizer()
@@ -97,6 +102,7 @@ def _dynamic_quantizer():
 class ExecuTorchBackend(Backend):
     name = "executorch"
     suffix = ".pte"
+    android = True
     packages = ("executorch", "executorch.exir", "executorch.backends.xnnpack.partition.xnnpack_partitioner",
                 "torchao.quantization.pt2e")
     Recipe = Recipe
@@ -161,13 +167,21 @@ class ExecuTorchBackend(Backend):
                        + (f"; CPU: {', '.join(f'{k} x{v}' for k, v in sorted(info['non_delegated_ops'].items()))}"
                           if info["non_delegated_ops"] else ""))
 
-    def embedder(self, path, tower, module, lowered):
-        method = load_pte(path)
+    def load(self, path, tower, num_threads=None):
+        """``num_threads`` is not applied: XNNPACK's threadpool is one per process (``benchmarks.latency``
+        resizes it before loading)."""
+        try:
+            method = load_pte(path)
+        except ImportError as e:
+            raise BackendMissingError(f"running .pte files needs executorch (pip install executorch): {e}") from None
 
         def fn(x):
             return method.execute([x.contiguous()])[0].numpy()
 
-        return fn, "run in ExecuTorch Python runtime (executorch.runtime, XNNPACK delegate)"
+        return fn
+
+    def embedder(self, path, tower, module, lowered):
+        return self.load(path, tower), "run in ExecuTorch Python runtime (executorch.runtime, XNNPACK delegate)"
 
 
 def load_pte(path):

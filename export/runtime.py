@@ -5,23 +5,23 @@
     enc.encode_image(images)   # (N, 3, S, S) normalised float -> (N, D) L2-normalised, N batch-1 calls
     enc.encode_text(ids)       # (N, 77) ids -> (N, D)
 
-Runtimes: ExecuTorch's Python runtime (``executorch.runtime``), the LiteRT interpreter (``ai_edge_litert`` or
-``tflite_runtime``), Core ML ``predict`` (macOS only; elsewhere :class:`BackendMissingError`).
+Each file runs in its backend's runtime through ``Backend.load`` (``export/backends.py``): ExecuTorch's Python
+runtime (``executorch.runtime``), the LiteRT interpreter (``ai_edge_litert`` or ``tflite_runtime``), Core ML
+``predict`` (macOS only; elsewhere :class:`BackendMissingError`). ``litert`` is accepted for ``tflite``.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mobileclip.errors import BackendMissingError, MobileClipError
+from mobileclip.errors import MobileClipError
 
-from .common import read_manifest, sha256_of
-
-BACKENDS = ("executorch", "coreml", "tflite")
+from .backends import backend_name, get_backend
+from .files import sha256_of
+from .manifest import preprocess_cfg, quantization_name, read_manifest
 
 
 def list_exported(out_dir) -> list[dict]:
@@ -31,33 +31,6 @@ def list_exported(out_dir) -> list[dict]:
     return [{**m, "path": str((out_dir / m["file"]).resolve())} for m in manifest["models"]]
 
 
-def _runner(backend: str, path: Path, tower: str, num_threads: int | None):
-    if backend == "executorch":
-        try:
-            from .executorch import load_pte
-            method = load_pte(path)
-        except ImportError as e:
-            raise BackendMissingError(f"running .pte files needs executorch (pip install executorch): {e}") from None
-        return lambda x: method.execute([x.contiguous()])[0]
-    if backend == "tflite":
-        from .tflite import TFLiteRunner
-
-        runner = TFLiteRunner(path, num_threads=num_threads)
-        return lambda x: torch.from_numpy(np.array(runner(x)))
-    if backend == "coreml":
-        if sys.platform != "darwin":
-            raise BackendMissingError("Core ML models run only on macOS/iOS (coremltools predict needs the Core ML "
-                                      "framework); on Linux use the executorch or tflite exports")
-        try:
-            import coremltools as ct
-        except ImportError:
-            raise BackendMissingError("running .mlpackage files needs coremltools (pip install coremltools)") from None
-        model = ct.models.MLModel(str(path))
-        name, dtype = ("image", np.float32) if tower == "image" else ("input_ids", np.int32)
-        return lambda x: torch.from_numpy(np.asarray(model.predict({name: x.numpy().astype(dtype)})["embedding"]))
-    raise MobileClipError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-
-
 class ExportedEncoder:
     """An exported image and/or text tower behind the encoder interface of ``mobileclip.eval``."""
 
@@ -65,16 +38,14 @@ class ExportedEncoder:
                  num_threads: int | None = None):
         self.out_dir, self.backend, self.quantization = Path(out_dir), backend, quantization
         self.manifest, self.entries = manifest, entries
-        pre = manifest["preprocess"]
         # same keys as MobileCLIP.preprocess_cfg, so mobileclip.image_transform works unchanged
-        self.preprocess_cfg = {"image_size": pre["image_size"],
-                               "resize_mode": {"shortest_side": "shortest"}.get(pre["resize"], pre["resize"]),
-                               "interpolation": pre["interpolation"], "mean": pre["mean"], "std": pre["std"]}
+        self.preprocess_cfg = preprocess_cfg(manifest["preprocess"])
         self.embed_dim = manifest["embed_dim"]
         self.logit_scale_value = manifest["logit_scale"]
         self.label = f"{manifest['source_checkpoint']['model_name']} ({backend} {quantization})"
         self.context_length = manifest["tokenizer"]["context_length"]
-        self._runners = {t: _runner(backend, self.out_dir / e["file"], t, num_threads) for t, e in entries.items()}
+        runtime = get_backend(backend)
+        self._runners = {t: runtime.load(self.out_dir / e["file"], t, num_threads) for t, e in entries.items()}
 
     @property
     def towers(self) -> list[str]:
@@ -83,7 +54,8 @@ class ExportedEncoder:
     def _run(self, tower: str, batch: torch.Tensor, dtype) -> torch.Tensor:
         if tower not in self._runners:
             raise MobileClipError(f"{self.out_dir}: no {self.backend} {self.quantization} {tower} model in the manifest")
-        outs = [self._runners[tower](batch[i:i + 1].to(dtype).contiguous()).reshape(1, -1).float()
+        run = self._runners[tower]
+        outs = [torch.from_numpy(np.asarray(run(batch[i:i + 1].to(dtype).contiguous()))).reshape(1, -1).float()
                 for i in range(batch.shape[0])]
         return F.normalize(torch.cat(outs), dim=-1)  # already normalised by the model; renormalise fp16 rounding
 
@@ -114,9 +86,8 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
     ``towers`` present in the manifest are loaded (at least one must be); ``check_hash`` re-hashes the files
     against the manifest's sha256.
     """
-    if backend not in BACKENDS:
-        raise MobileClipError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    quantization = {"none": "fp32"}.get(quantization, quantization)
+    backend = backend_name(backend)  # litert = tflite
+    quantization = quantization_name(quantization)
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     entries = {m["tower"]: m for m in manifest["models"]

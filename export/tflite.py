@@ -30,7 +30,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .common import Backend, BackendMissingError, ExportError, Lowered, atomic_write, cli_main
+from mobileclip.errors import BackendMissingError
+from mobileclip.fileio import atomic_write
+
+from .backends import Backend, Lowered
+from .cli import cli_main
+from .errors import ExportError
+from .towers import INPUTS
 
 SIGNATURE = "serving_default"
 
@@ -68,7 +74,7 @@ class TFLiteRunner:
 
     def __call__(self, x) -> np.ndarray:
         x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        out = self.runner(**{self.input_name: x.astype(self.input_dtype)})
+        out = self.runner(**{self.input_name: x.astype(self.input_dtype, copy=False)})
         return next(iter(out.values()))
 
 
@@ -80,6 +86,7 @@ def _signature_input(model_bytes: bytes) -> str:
 class TFLiteBackend(Backend):
     name = "tflite"
     suffix = ".tflite"
+    android = True
     packages = ("litert_torch", "ai_edge_quantizer")
     install_hint = "pip install litert-torch ai-edge-quantizer ai-edge-litert (or 'mobileclip-kd[export]')"
     Recipe = Recipe
@@ -120,7 +127,7 @@ class TFLiteBackend(Backend):
             calibration = None
             if qt.need_calibration:
                 name = _signature_input(data)
-                samples = [{name: x.unsqueeze(0).numpy().astype(np.float32 if tower == "image" else np.int32)}
+                samples = [{name: x.unsqueeze(0).numpy().astype(INPUTS[tower][1])}
                            for x in calib]
                 calibration = qt.calibrate({SIGNATURE: samples})
                 info["calibration_samples"] = len(samples)
@@ -132,14 +139,17 @@ class TFLiteBackend(Backend):
         runner = TFLiteRunner(path)
         info["signature_input"] = {"name": runner.input_name, "dtype": np.dtype(runner.input_dtype).name,
                                    "shape": [int(s) for s in runner.input_shape]}
-        expect = "int32" if tower == "text" else "float32"
+        expect = INPUTS[tower][1]
         if info["signature_input"]["dtype"] != expect:
             raise ExportError(f"tflite {tower} tower input is {info['signature_input']['dtype']}, expected {expect}")
         return Lowered(info=info, summary=f"input {runner.input_name} {info['signature_input']['dtype']} "
                        f"{info['signature_input']['shape']}")
 
+    def load(self, path, tower, num_threads=None):
+        return TFLiteRunner(path, num_threads=num_threads)
+
     def embedder(self, path, tower, module, lowered):
-        return TFLiteRunner(path), "run in LiteRT interpreter (" + interpreter_class().__module__.split(".")[0] + ")"
+        return self.load(path, tower), "run in LiteRT interpreter (" + interpreter_class().__module__.split(".")[0] + ")"
 
 
 BACKEND = TFLiteBackend()

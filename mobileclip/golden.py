@@ -260,7 +260,11 @@ def _ranking_cases() -> dict:
 
 
 def _sample_manifest(folder: Path) -> dict:
-    """A manifest in the agreed export format (interfaces: export/), pointing at the golden tokenizer."""
+    """A manifest in the agreed export format (built by ``export.manifest``), pointing at the golden tokenizer."""
+    from export.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, preprocess_entry, tokenizer_entry
+
+    from . import get_tokenizer
+
     vocab = folder / "tokenizer" / "vocab.json"
     models = []
     for backend, ext in [("executorch", "pte"), ("coreml", "mlpackage"), ("tflite", "tflite")]:
@@ -276,15 +280,12 @@ def _sample_manifest(folder: Path) -> dict:
                                  "cosine_mean": 0.0, "max_abs_err": 0.0, "zero_shot_agreement": 0.0,
                                  "passed": False}})
     return {
-        "format": "mobileclip-kd-export", "format_version": 1, "created_by": "mobileclip-kd 0.1.0 (golden sample)",
+        "format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION, "created_by": "mobileclip-kd 0.1.0 (golden sample)",
         "source_checkpoint": {"file": "student.pt", "sha256": "0" * 64, "model_name": "mnv3l-lsra-512"},
         "embed_dim": 512, "logit_scale": 100.0,
-        "preprocess": {"image_size": 224, "resize": "shortest_side", "interpolation": "bicubic", "crop": "center",
-                       "mean": list(CLIP_MEAN), "std": list(CLIP_STD), "channel_order": "RGB", "layout": "NCHW",
-                       "scale": 1 / 255},
-        "tokenizer": {"type": "clip-bpe", "vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt",
-                      "vocab_size": 49408, "context_length": 77, "sot_token_id": 49406, "eot_token_id": 49407,
-                      "pad_token_id": 0, "lower_case": True, "vocab_sha256": _sha256(vocab)},
+        "preprocess": preprocess_entry({"image_size": 224, "resize_mode": "shortest", "interpolation": "bicubic",
+                                        "mean": CLIP_MEAN, "std": CLIP_STD}),
+        "tokenizer": {**tokenizer_entry(get_tokenizer(77)), "vocab_sha256": _sha256(vocab)},
         "models": models,
     }
 

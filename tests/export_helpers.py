@@ -31,7 +31,8 @@ def tiny_student(tmp_path_factory) -> Path:
 
 
 def run_export(backend_name: str, ckpt: Path, out: Path, quantize: str, towers=("text",), thresholds=None, **kw):
-    from export.common import Thresholds, export_checkpoint
+    from export.pipeline import export_checkpoint
+    from export.verify import Thresholds
 
     backend = importlib.import_module(f"export.{backend_name}").BACKEND
     thresholds = thresholds or Thresholds()

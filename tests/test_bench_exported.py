@@ -22,7 +22,8 @@ def exported(tiny_student, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("export")
     import importlib
 
-    from export.common import Thresholds, export_checkpoint
+    from export.pipeline import export_checkpoint
+    from export.verify import Thresholds
 
     for backend in ("executorch", "tflite"):  # benchmarks measure whatever was exported: no accuracy gate here
         export_checkpoint(importlib.import_module(f"export.{backend}").BACKEND, tiny_student, out, quantize="int8",

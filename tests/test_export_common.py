@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from export.common import (Backend, Lowered, Thresholds, VerificationError, atomic_write, export_checkpoint,
-                           read_manifest, schema_path)
+from export.backends import Backend, Lowered
+from export.errors import VerificationError
+from export.manifest import read_manifest, schema_path
+from export.pipeline import export_checkpoint
+from export.verify import Thresholds
+from mobileclip.fileio import atomic_write
 from mobileclip import get_tokenizer
 from mobileclip.errors import BackendMissingError
 
@@ -144,7 +148,7 @@ def test_missing_backend_package_one_line_error(backend, package, tiny_student, 
 
 
 def test_bad_options_are_clear(tiny_student, tmp_path):
-    from export.common import ExportError
+    from export.errors import ExportError
     from export.executorch import BACKEND
     with pytest.raises(ExportError, match="unknown tower"):
         export_checkpoint(BACKEND, tiny_student, tmp_path, towers=["audio"])
@@ -156,7 +160,7 @@ def test_bad_options_are_clear(tiny_student, tmp_path):
 
 
 def test_int8_embedding_matches_weights():
-    from export.common import Int8RowwiseEmbedding
+    from export.towers import Int8RowwiseEmbedding
     w = torch.randn(100, 16) * 0.02
     emb = Int8RowwiseEmbedding(w)
     ids = torch.tensor([[0, 5, 99]], dtype=torch.int32)
@@ -166,7 +170,7 @@ def test_int8_embedding_matches_weights():
 
 
 def test_bn_recalibration_unfolds_collapsed_features():
-    from export.common import load_eval_data, recalibrate_batchnorm
+    from export.calibration import load_eval_data, recalibrate_batchnorm
     from mobileclip import create_model
     torch.manual_seed(0)
     m = create_model("tiny-lsra-light").eval()
@@ -209,7 +213,8 @@ def _named(name):
 
 def test_calibration_folder_with_classes_and_captions(tmp_path):
     from PIL import Image
-    from export.common import ExportError, load_eval_data
+    from export.calibration import load_eval_data
+    from export.errors import ExportError
     rng = np.random.default_rng(0)
     for cls in ("cat", "dog"):
         (tmp_path / cls).mkdir()
@@ -227,7 +232,7 @@ def test_calibration_folder_with_classes_and_captions(tmp_path):
 
 def test_calibration_images_disjoint_from_verification(tmp_path):
     from PIL import Image
-    from export.common import load_eval_data
+    from export.calibration import load_eval_data
     rng = np.random.default_rng(0)
     for cls in ("cat", "dog"):
         (tmp_path / cls).mkdir()

@@ -27,14 +27,14 @@ def test_text_fp32_exact_and_int8_within_threshold(text_export):
 
 def test_image_tower_fp16_and_int8_program(tiny_student, tmp_path):
     require("coremltools")
-    from export.common import Thresholds
+    from export.verify import Thresholds
     # fp16 weights on the random tiny image tower give cosine ~0.998 (< the 0.999 default for fp16)
     run_export(BACKEND, tiny_student, tmp_path, "none", towers=("image",), thresholds=Thresholds(fp16_cosine=0.99))
-    from export.common import VerificationError
+    from export.errors import VerificationError
     try:  # the random tiny image tower may miss the int8 threshold; the program is still checked
         m = run_export(BACKEND, tiny_student, tmp_path, "int8", towers=("image",))
     except VerificationError:
-        from export.common import read_manifest
+        from export.manifest import read_manifest
         m = read_manifest(tmp_path)
     fp32, int8 = entry(m, BACKEND, "image", "fp32"), entry(m, BACKEND, "image", "int8")
     assert fp32["verification"]["passed"] and fp32["verification"]["cosine_min"] >= 0.99

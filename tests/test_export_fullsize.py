@@ -18,7 +18,8 @@ def full_student(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", list(PACKAGES))
 def test_int8_is_under_30_percent_and_fp32_exact(backend, full_student, tmp_path):
-    from export.common import VerificationError, read_manifest
+    from export.errors import VerificationError
+    from export.manifest import read_manifest
     from mobileclip import load_checkpoint, tower_parameters
 
     require(PACKAGES[backend])

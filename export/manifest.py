@@ -1,0 +1,143 @@
+"""``manifest.json``: the one reader, writer and validator of an export folder's manifest.
+
+An export folder holds ``<backend>/<tower>_<quantization><suffix>`` files, ``tokenizer/`` and ``manifest.json``
+(schema: ``export/manifest.schema.json``), which says what each file is, how it was made and verified, and how
+to pre-process images and tokenise text for it. Benchmarks, the runtime loader and the golden fixtures read it
+through this module.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import mobileclip
+from mobileclip import get_tokenizer
+from mobileclip.errors import MobileClipError
+from mobileclip.fileio import atomic_write
+
+from .errors import ExportError
+from .files import atomic_save_dir, sha256_of, size_of
+
+MANIFEST_FORMAT = "mobileclip-kd-export"
+MANIFEST_VERSION = 1
+TOWERS = ("image", "text")
+QUANTIZATIONS = {"none": "fp32", "int8": "int8"}  # --quantize value -> the manifest's "quantization"
+RESIZE_NAMES = {"shortest": "shortest_side"}  # model preprocess_cfg "resize_mode" -> the manifest's "resize"
+
+
+def manifest_path(out: Path) -> Path:
+    return Path(out) / "manifest.json"
+
+
+def schema_path() -> Path:
+    return Path(__file__).with_name("manifest.schema.json")
+
+
+def validate_manifest(manifest: dict) -> None:
+    try:
+        import jsonschema
+    except ImportError:  # validation is a dev extra; the file is still written from this code
+        return
+    schema = json.loads(schema_path().read_text())
+    try:
+        jsonschema.validate(manifest, schema)
+    except jsonschema.ValidationError as e:
+        where = "/".join(str(p) for p in e.absolute_path) or "(root)"
+        raise ExportError(f"manifest does not match {schema_path().name} at {where}: {e.message}") from None
+
+
+def read_manifest(out: Path) -> dict:
+    path = manifest_path(out)
+    if not path.is_file():
+        raise MobileClipError(f"no export manifest at {path}; run python -m export.<backend> CKPT --out {out}")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise MobileClipError(f"{path} is not valid JSON ({e})") from None
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise MobileClipError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    return manifest
+
+
+def quantization_name(quantize: str) -> str:
+    """The manifest's quantization name for a ``--quantize`` value (``none`` -> ``fp32``); others unchanged."""
+    return QUANTIZATIONS.get(quantize, quantize)
+
+
+def preprocess_entry(pre: dict) -> dict:
+    """The manifest's ``preprocess`` entry for a model's ``preprocess_cfg``."""
+    mode = pre.get("resize_mode", "shortest")
+    return {"image_size": int(pre.get("image_size", 224)), "resize": RESIZE_NAMES.get(mode, mode),
+            "interpolation": pre.get("interpolation", "bicubic"), "crop": "center",
+            "mean": [float(v) for v in pre["mean"]], "std": [float(v) for v in pre["std"]],
+            "channel_order": "RGB", "layout": "NCHW", "scale": 1 / 255}
+
+
+def preprocess_cfg(entry: dict) -> dict:
+    """The inverse of :func:`preprocess_entry`: keys of ``MobileCLIP.preprocess_cfg`` (for ``image_transform``)."""
+    modes = {v: k for k, v in RESIZE_NAMES.items()}
+    return {"image_size": entry["image_size"], "resize_mode": modes.get(entry["resize"], entry["resize"]),
+            "interpolation": entry["interpolation"], "mean": entry["mean"], "std": entry["std"]}
+
+
+def tokenizer_entry(tok) -> dict:
+    """The manifest's ``tokenizer`` entry for a CLIP BPE tokenizer (files under ``tokenizer/``)."""
+    return {"type": "clip-bpe", "vocab": "tokenizer/vocab.json", "merges": "tokenizer/merges.txt",
+            "vocab_size": tok.vocab_size, "context_length": tok.context_length,
+            "sot_token_id": tok.sot_token_id, "eot_token_id": tok.eot_token_id,
+            "pad_token_id": tok.pad_token_id, "lower_case": True}
+
+
+def base_manifest(ckpt: Path, ckpt_sha: str, model, payload: dict) -> dict:
+    """Everything but the ``models`` list: what the source checkpoint is and how to feed its exports."""
+    tok = get_tokenizer(model.config["text_cfg"]["context_length"])
+    return {
+        "format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION,
+        "created_by": f"mobileclip-kd {mobileclip.__version__}",
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source_checkpoint": {"file": ckpt.name, "sha256": ckpt_sha, "model_name": model.config.get("name", "?")},
+        "embed_dim": int(model.embed_dim),
+        "logit_scale": round(float(model.logit_scale.exp().item()), 6),
+        "preprocess": preprocess_entry(model.preprocess_cfg),
+        "tokenizer": tokenizer_entry(tok),
+        "models": [],
+    }
+
+
+def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
+    """Add ``entries`` to ``out/manifest.json``; the same (backend, tower, quantization) replaces. Entries from
+    a different source checkpoint are dropped (a manifest describes one model)."""
+    path = manifest_path(out)
+    models = []
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("source_checkpoint", {}).get("sha256") == base["source_checkpoint"]["sha256"]:
+            models = old.get("models", [])
+        elif old.get("models"):
+            print(f"note: {path} described another checkpoint; its {len(old['models'])} entries are dropped")
+    keys = {(e["backend"], e["tower"], e["quantization"]) for e in entries}
+    models = [m for m in models if (m["backend"], m["tower"], m["quantization"]) not in keys] + entries
+    models.sort(key=lambda m: (m["backend"], TOWERS.index(m["tower"]), m["quantization"]))
+    manifest = {**base, "models": models}
+    validate_manifest(manifest)
+    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    return manifest
+
+
+def export_tokenizer(out: Path, context_length: int) -> None:
+    """Write tokenizer/vocab.json + merges.txt (atomically: a temp folder swapped in)."""
+    target = Path(out) / "tokenizer"
+    atomic_save_dir(target, lambda p: get_tokenizer(context_length).export_vocab(p))
+
+
+
+def model_entry(backend: str, tower: str, quantization: str, recipe: str, out: Path, path: Path, io: dict,
+                info: dict | None = None) -> dict:
+    """One ``models`` entry: the file at ``path`` (inside the export folder ``out``), its interface and origin."""
+    return {"backend": backend, "tower": tower, "quantization": quantization, "recipe": recipe,
+            "file": path.relative_to(out).as_posix(), "size_bytes": size_of(path), "sha256": sha256_of(path),
+            **io, **({"backend_info": info} if info else {})}

@@ -1,0 +1,149 @@
+"""One export pipeline for the three phone runtimes; backends differ only in the lowering step.
+
+``load checkpoint -> wrap each tower as a fixed-shape module (image 1x3xSxS float32, text 1x77 int32
+ids, both returning the L2-normalised embedding) -> [quantise] -> lower -> save (atomically) ->
+verify against PyTorch fp32 -> write/merge manifest.json``.
+"""
+from __future__ import annotations
+
+import enum
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mobileclip import load_checkpoint
+from mobileclip.errors import MobileClipError
+
+from .backends import Backend, Lowered
+from .calibration import load_eval_data
+from .errors import ExportError, VerificationError
+from .files import sha256_of, size_of
+from .manifest import (QUANTIZATIONS, TOWERS, base_manifest, export_tokenizer, manifest_path, merge_manifest,
+                       model_entry)
+from .towers import example_input, io_spec, wrap_towers
+from .verify import Thresholds, reference_embeddings, verification_table, verify
+
+
+def parse_recipes(spec: str | None, backend: Backend, towers: list[str]) -> dict[str, enum.Enum | None]:
+    """``--recipe NAME`` (every tower) or ``--recipe image=NAME,text=NAME``."""
+    out: dict[str, enum.Enum | None] = {t: None for t in towers}
+    if not spec:
+        return out
+    names = [r.value for r in backend.Recipe]
+    parts = spec.split(",")
+    for part in parts:
+        tower, _, name = part.rpartition("=")
+        if name not in names:
+            raise ExportError(f"unknown {backend.name} recipe {name!r}; choose from {', '.join(names)}")
+        for t in ([tower] if tower else towers):
+            if t not in TOWERS:
+                raise ExportError(f"unknown tower {t!r} in --recipe; use image or text")
+            if t in out:
+                out[t] = backend.Recipe(name)
+    return out
+
+
+def check_options(backend: Backend, quantize: str, recipe: str | None, towers) -> tuple[list, str, dict]:
+    """``(towers, quantization, recipe per tower)`` for the options, checked before any work starts."""
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    towers = list(towers)
+    for t in towers:
+        if t not in TOWERS:
+            raise ExportError(f"unknown tower {t!r}; use image, text or image,text")
+    quantization = QUANTIZATIONS[quantize]
+    backend.require()
+    recipes = parse_recipes(recipe, backend, towers)
+    for t in towers:
+        recipes[t] = recipes[t] or backend.default_recipe(t, quantization)
+        backend.check_recipe(recipes[t], t, quantization)
+    return towers, quantization, recipes
+
+
+def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quantize: str = "none",
+                      recipe: str | None = None, calibration: str | None = None, towers=("image", "text"),
+                      thresholds: Thresholds | None = None, per_class: int = 4, n_calib: int = 32) -> dict:
+    """Export ``ckpt``'s towers with ``backend``; returns the merged manifest.
+
+    Raises :class:`VerificationError` (after writing files and manifest, so a user can inspect them)
+    when an export misses its threshold; the message names tower and backend.
+    """
+    thresholds = thresholds or Thresholds()
+    towers, quantization, recipes = check_options(backend, quantize, recipe, towers)
+    ckpt, out = Path(ckpt), Path(out)
+
+    step = _Steps(5)
+    step(f"loading checkpoint {ckpt}")
+    model, payload = load_checkpoint(ckpt, return_payload=True)
+    model.eval()
+    ckpt_sha = sha256_of(ckpt)
+    size = int(model.preprocess_cfg.get("image_size", 224))
+    ctx = int(model.config["text_cfg"]["context_length"])
+    print(f"      {model.config.get('name')} (embed {model.embed_dim}, image {size}px, context {ctx}), sha256 {ckpt_sha[:12]}…")
+
+    step(f"preparing calibration/verification data")
+    data = load_eval_data(model.preprocess_cfg, calibration, per_class=per_class, n_calib=n_calib, context_length=ctx)
+    print(f"      {data.source}: {len(data.images)} labelled images in {len(data.classnames)} classes, "
+          f"{len(data.caption_ids)} captions, {len(data.calib_images)} calibration images")
+    reference = reference_embeddings(model, data)
+    modules = wrap_towers(model)
+
+    step(f"exporting {', '.join(towers)} with {backend.name} ({quantization})")
+    entries, lowered_by = [], {}
+    for t in towers:
+        path = out / backend.name / f"{t}_{quantization}{backend.suffix}"
+        calib = data.calib_images if t == "image" else data.calib_ids.to(torch.int32)
+        lowered_by[t] = export_tower(backend, modules[t], example_input(t, size, ctx), t, quantization, recipes[t],
+                                     calib, path)
+        entries.append(model_entry(backend.name, t, quantization, recipes[t].value, out, path,
+                                   io_spec(t, size, int(model.embed_dim), ctx), lowered_by[t].info))
+
+    step("verifying against PyTorch fp32 (same images and captions for every backend)")
+    failures = []
+    for e in entries:
+        t = e["tower"]
+        v = verify(backend, out / e["file"], t, quantization, modules[t], lowered_by[t], reference, data, thresholds,
+                   recipes[t])
+        e["verification"] = v
+        if not v["passed"]:
+            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, "
+                            f"zero-shot agreement {v['zero_shot_agreement']:.1%} fails {v['threshold']}")
+
+    step(f"writing manifest {manifest_path(out)} and tokenizer vocabulary")
+    export_tokenizer(out, ctx)
+    manifest = merge_manifest(out, base_manifest(ckpt, ckpt_sha, model, payload), entries)
+    print()
+    print(verification_table(entries))
+    print()
+    if failures:
+        raise VerificationError("verification failed: " + "; ".join(failures))
+    return manifest
+
+
+def export_tower(backend: Backend, module: nn.Module, example: torch.Tensor, tower: str, quantization: str,
+                 recipe: enum.Enum, calib: torch.Tensor, path: Path) -> Lowered:
+    """Quantise + lower one tower to ``path``; a lowering failure becomes one line that keeps its cause."""
+    t0 = time.perf_counter()
+    try:
+        lowered = backend.export(module, example, tower, quantization, recipe, calib, path)
+    except MobileClipError:
+        raise
+    except Exception as e:  # lowering failures are long library tracebacks: one line, keep the cause
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise ExportError(f"{backend.name} {tower} tower ({quantization}, {recipe.value}) failed to lower: "
+                          f"{type(e).__name__}: {msg[:300]}") from e
+    print(f"      {tower}: wrote {path} ({size_of(path) / 2**20:.2f} MiB) in {time.perf_counter() - t0:.1f} s"
+          + (f"; {lowered.summary}" if lowered.summary else ""))
+    return lowered
+
+
+class _Steps:
+    def __init__(self, n: int):
+        self.n, self.i = n, 0
+
+    def __call__(self, msg: str):
+        self.i += 1
+        print(f"[{self.i}/{self.n}] {msg}", flush=True)
+
