@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from mobileclip import get_tokenizer, image_transform
+from mobileclip.data import IMAGE_EXTENSIONS
 
 from .errors import ExportError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 # scikit-image ships these photos in its wheel; each is one class of the default zero-shot set
 DEFAULT_CLASSES = {
@@ -159,25 +159,4 @@ def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: 
     return EvalData(images=images, labels=labels, classnames=classnames, prompt_ids=tok(prompts),
                     caption_ids=caption_ids, calib_images=calib,
                     calib_ids=torch.cat([caption_ids, tok(prompts)])[:max(n_calib, 8)], source=source)
-
-
-def recalibrate_batchnorm(model, images: torch.Tensor, batch_size: int = 16) -> None:
-    """Re-estimate BatchNorm running statistics (cumulative average, ``momentum=None``) on ``images``.
-
-    A randomly initialised MobileNetV3 has unit running statistics that do not match its activations;
-    its features collapse to nearly the same vector for every image. Re-estimating them gives a model
-    whose embeddings differ per image, so quantisation error is measurable.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.momentum, m.training) for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-        m.train()
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            model.encode_image(images[i:i + batch_size])
-    for m, (mom, tr) in zip(bns, saved):
-        m.momentum = mom
-        m.train(tr)
 

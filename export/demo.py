@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 
 from mobileclip import create_model, load_checkpoint, save_checkpoint, tower_parameters
+from mobileclip.batchnorm import recalibrate_bn
 from mobileclip.errors import BackendMissingError, cli_errors
 
 from .backends import BACKENDS, get_backend
-from .calibration import load_eval_data, recalibrate_batchnorm
+from .calibration import load_eval_data
 from .errors import VerificationError
 from .manifest import read_manifest
 from .pipeline import export_checkpoint
@@ -32,7 +33,8 @@ def make_bn_calibrated_student(path, model_name: str, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     model = create_model(model_name)
     data = load_eval_data(model.preprocess_cfg, n_calib=64)
-    recalibrate_batchnorm(model, data.calib_images)
+    model.eval()
+    recalibrate_bn(model, data.calib_images.split(16))
     model.eval()
     return save_checkpoint(model, path, extra={"note": "random init + BatchNorm re-estimated (export.demo); untrained"})
 

@@ -170,14 +170,15 @@ def test_int8_embedding_matches_weights():
 
 
 def test_bn_recalibration_unfolds_collapsed_features():
-    from export.calibration import load_eval_data, recalibrate_batchnorm
+    from export.calibration import load_eval_data
+    from mobileclip.batchnorm import recalibrate_bn
     from mobileclip import create_model
     torch.manual_seed(0)
     m = create_model("tiny-lsra-light").eval()
     d = load_eval_data(m.preprocess_cfg, n_calib=16, per_class=1)
     with torch.no_grad():
         before = (lambda e: (e @ e.T).mean().item())(m.encode_image(d.images))
-        recalibrate_batchnorm(m, d.calib_images)
+        recalibrate_bn(m, d.calib_images.split(16))
         after = (lambda e: (e @ e.T).mean().item())(m.encode_image(d.images))
     assert after < before and after < 0.9 and not m.training
     assert np.isfinite(after)
