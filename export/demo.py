@@ -85,13 +85,14 @@ def main(argv=None):
 
 def run(args) -> int:
     student, out = Path(args.student), Path(args.out)
+    backends = [get_backend(b) for b in args.backends.split(",") if b]  # an unknown name fails before any work
     if not student.exists() and args.create_missing:
         print(f"NOTE: {student} does not exist; creating an UNTRAINED {args.create_missing} student "
               f"(random init, BatchNorm statistics re-estimated) to export")
         make_bn_calibrated_student(student, args.create_missing)
     failures, skipped = [], []
     towers = [t for t in args.towers.split(",") if t]
-    for backend in [get_backend(b) for b in args.backends.split(",") if b]:
+    for backend in backends:
         name = backend.name
         for q in [q for q in args.quantize.split(",") if q]:
             print(f"\n=== export.{name} {student} --quantize {q} --out {out}")

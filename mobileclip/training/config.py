@@ -105,7 +105,10 @@ class TrainConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .. import train  # --help describes the command: mobileclip.train's docstring
+
+    p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--train-data", required=True,
                    help="captions CSV (image,caption; paths relative to the CSV), a class folder "
