@@ -34,6 +34,7 @@ import mobileclip
 from mobileclip import get_tokenizer, image_transform, load_checkpoint
 from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
 from mobileclip.fileio import atomic_write  # noqa: F401  (re-exported for the backends)
+from . import toolchain
 
 TOWERS = ("image", "text")
 QUANTIZATIONS = {"none": "fp32", "int8": "int8"}
@@ -645,7 +646,8 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
         entries.append({"backend": backend.name, "tower": t, "quantization": quantization,
                         "recipe": recipes[t].value, "file": rel.as_posix(), "size_bytes": size_of(path),
                         "sha256": sha256_of(path), **io_spec(t, size, int(model.embed_dim), ctx),
-                        **({"backend_info": lowered.info} if lowered.info else {})})
+                        **({"backend_info": lowered.info} if lowered.info else {}),
+                        **toolchain.entry_fields(backend.name, path, lowered.info)})
 
     step("verifying against PyTorch fp32 (same images and captions for every backend)")
     for e in entries:

@@ -268,7 +268,10 @@ def aapt2_linked(tmp_path_factory) -> tuple[Path, Path, str]:
     # AGP 8 takes the package from `namespace` in build.gradle and writes it into the merged manifest; do the same
     gradle = (APP / "build.gradle").read_text()
     namespace = gradle.split("namespace '")[1].split("'")[0]
-    min_sdk = gradle.split("minSdk ")[1].split()[0]
+    import tomllib
+
+    versions = tomllib.loads((ANDROID / "gradle" / "libs.versions.toml").read_text())["versions"]
+    min_sdk = versions["minSdk"]
     manifest = (APP / "src" / "main" / "AndroidManifest.xml").read_text()
     assert "package=" not in manifest, "AGP 8 rejects package= in the source manifest: use namespace"
     merged = tmp / "AndroidManifest.xml"
