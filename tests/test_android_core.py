@@ -31,7 +31,7 @@ CACHE = REPO / ".cache" / "android-core"
 JUNIT_JARS = [Path("/usr/share/java/junit4.jar"), Path("/usr/share/java/hamcrest-core.jar")]
 FRAMEWORK_RES = Path("/usr/share/android-framework-res/framework-res.apk")
 JUNIT_CLASSES = ["TokenizerGoldenTest", "PreprocessGoldenTest", "PillowResizeRandomTest", "RankingGoldenTest",
-                 "ManifestTest", "UtilTest"]
+                 "ManifestTest", "UtilTest", "ExifOrientationTest"]
 N_RESIZE_CASES = 60
 
 _apt_tried: dict[str, str | None] = {}
