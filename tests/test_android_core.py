@@ -275,9 +275,12 @@ def aapt2_linked(tmp_path_factory) -> tuple[Path, Path, str]:
     manifest = (APP / "src" / "main" / "AndroidManifest.xml").read_text()
     assert "package=" not in manifest, "AGP 8 rejects package= in the source manifest: use namespace"
     merged = tmp / "AndroidManifest.xml"
-    merged.write_text(manifest.replace("<manifest ", f'<manifest package="{namespace}" ', 1))
+    merged.write_text(manifest.replace("<manifest ", f'<manifest package="{namespace}" ', 1)
+                      .replace("${applicationId}", namespace))  # AGP's manifest placeholder
     apk = tmp / "resources.apk"
-    r = subprocess.run([aapt2, "link", "-I", str(framework), "--manifest", str(merged), "--min-sdk-version", min_sdk,
+    # Debian's aapt2/framework are API 29: <queries> (API 30) is then only a warning (test_android_manifest checks it)
+    old_api = ["--warn-manifest-validation"] if framework == FRAMEWORK_RES else []
+    r = subprocess.run([aapt2, "link", *old_api, "-I", str(framework), "--manifest", str(merged), "--min-sdk-version", min_sdk,
                         "--target-sdk-version", "29", "--java", str(tmp / "gen"), "-o", str(apk), str(compiled)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, "aapt2 link failed:\n" + r.stdout + r.stderr
