@@ -17,6 +17,7 @@ from mobileclip.errors import MobileClipError
 from mobileclip.fileio import atomic_write
 
 from .errors import ExportError
+from . import toolchain
 from .files import atomic_save_dir, sha256_of, size_of
 
 MANIFEST_FORMAT = "mobileclip-kd-export"
@@ -140,4 +141,4 @@ def model_entry(backend: str, tower: str, quantization: str, recipe: str, out: P
     """One ``models`` entry: the file at ``path`` (inside the export folder ``out``), its interface and origin."""
     return {"backend": backend, "tower": tower, "quantization": quantization, "recipe": recipe,
             "file": path.relative_to(out).as_posix(), "size_bytes": size_of(path), "sha256": sha256_of(path),
-            **io, **({"backend_info": info} if info else {})}
+            **io, **({"backend_info": info} if info else {}), **toolchain.entry_fields(backend, path, info)}

@@ -146,6 +146,38 @@ def _images() -> dict[str, np.ndarray]:
     }
 
 
+EXIF_ORIENTATION = 6  # "rotate 90 degrees clockwise to display": what phone cameras write for portrait shots
+
+
+def exif_photo() -> "Image.Image":
+    """A 48x32 RGB JPEG-ready image of uniform 8x8 grey blocks (quality 100, no chroma subsampling: every
+    block holds only a DC coefficient and Cb = Cr = 128, so every JPEG decoder returns the same bytes)."""
+    from PIL import Image
+
+    by, bx = np.mgrid[0:4, 0:6]
+    levels = (16 + 9 * (bx * 4 + by) + 3 * (bx == 0) * by).astype(np.uint8)  # no two blocks alike
+    grey = np.kron(levels, np.ones((8, 8), np.uint8))
+    return Image.fromarray(np.repeat(grey[..., None], 3, -1), "RGB")
+
+
+def _exif_case(folder: Path, transform) -> dict:
+    """golden/images/exif_orientation_6.jpg: stored landscape, displayed portrait; the tensor applies the
+    orientation (mobileclip.transform's policy, also the apps')."""
+    from PIL import Image
+
+    path = folder / "images" / f"exif_orientation_{EXIF_ORIENTATION}.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = EXIF_ORIENTATION
+    exif_photo().save(path, "JPEG", quality=100, subsampling=0, exif=exif.tobytes())
+    with Image.open(path) as im:
+        im.load()
+        tensor = transform(im)
+    w, h = exif_photo().size
+    return {"name": path.stem, "file": f"images/{path.name}", "width": h, "height": w, "mode": "RGB",
+            "exif_orientation": EXIF_ORIENTATION, "shape": list(tensor.shape),
+            "tensor": [float(v) for v in tensor.flatten().tolist()]}
+
+
 def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path:
     import torch
     from PIL import Image
@@ -188,6 +220,13 @@ def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path
             img_cases.append({"name": name, "file": f"images/{name}.png", "width": arr.shape[1],
                               "height": arr.shape[0], "mode": mode, "shape": list(tensor.shape),
                               "tensor": [float(v) for v in tensor.flatten().tolist()]})
+        img_cases.append(_exif_case(tmp, transform))
+        for case in img_cases:  # raw decoded RGB (as stored, before EXIF orientation): tests without a decoder
+            with Image.open(tmp / case["file"]) as im:
+                rgb = im.convert("RGB")
+            case["rgb"] = case["file"].rsplit(".", 1)[0] + ".rgb"
+            case["stored_size"] = list(rgb.size)
+            (tmp / case["rgb"]).write_bytes(rgb.tobytes())
         import PIL
 
         _dump(tmp / "preprocess.json", {"preprocess": preprocess, "tolerance": 1e-5, "pillow_version": PIL.__version__,

@@ -8,7 +8,11 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def _to_rgb(image):
-    return image.convert("RGB")
+    """The one photo policy, shared with the Android and iOS apps: apply the EXIF orientation, then RGB
+    (golden/images/exif_orientation_6.jpg checks that Python, Java and Swift agree)."""
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(image).convert("RGB")
 
 
 def image_transform(preprocess: dict, train: bool = False, scale=(0.9, 1.0)):

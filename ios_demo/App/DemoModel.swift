@@ -5,7 +5,7 @@ import SwiftUI
 import UIKit
 
 /// Loads the exported Core ML student from the app bundle (folder reference "models" holding manifest.json,
-/// tokenizer/ and coreml/*.mlpackage, which Xcode compiles to .mlmodelc) and runs it off the main thread.
+/// tokenizer/ and coreml/*.mlpackage; compiled once into a permanent cache) and runs it off the main thread.
 @MainActor
 final class DemoModel: ObservableObject {
     @Published var status = "Loading…"
@@ -33,10 +33,11 @@ final class DemoModel: ObservableObject {
         let units = computeUnits, quant = quantization
         status = "Loading Core ML models (\(quant), \(units.rawValue))…"
         session = nil
-        queue.async {
+        Task.detached(priority: .userInitiated) {
             let t0 = Date()
             do {
-                let s = try ClipSession(folder: folder, quantization: quant, computeUnits: units)
+                // compiles each .mlpackage once into Application Support (CompiledModelCache), then loads it
+                let s = try await ClipSession.open(folder: folder, quantization: quant, computeUnits: units)
                 let ms = Date().timeIntervalSince(t0) * 1000
                 Task { @MainActor in
                     self.session = s
@@ -62,19 +63,40 @@ final class DemoModel: ObservableObject {
     }
 }
 
+extension DemoModel {
+    /// The short side photos are decoded at (2x the model input: the bicubic resize then stays Pillow-exact).
+    var decodeShortSide: Int { 2 * (session?.manifest.preprocess.imageSize ?? 224) }
+}
+
 extension UIImage {
-    /// Packed RGB pixels of the photo, upright (EXIF orientation applied by redrawing when needed).
-    func rgbPixels() throws -> (rgb: [UInt32], width: Int, height: Int) {
-        var image = self
-        if imageOrientation != .up {
-            let renderer = UIGraphicsImageRenderer(size: size, format: {
-                let f = UIGraphicsImageRendererFormat()
-                f.scale = scale
-                return f
-            }())
-            image = renderer.image { _ in draw(in: CGRect(origin: .zero, size: size)) }
+    /// The EXIF orientation value (1...8) of this image's `imageOrientation`.
+    var exifOrientation: Int {
+        switch imageOrientation {
+        case .up: return 1
+        case .upMirrored: return 2
+        case .down: return 3
+        case .downMirrored: return 4
+        case .leftMirrored: return 5
+        case .right: return 6
+        case .rightMirrored: return 7
+        case .left: return 8
+        @unknown default: return 1
         }
-        guard let cg = image.cgImage else { throw MobileCLIPError.badImage("photo has no bitmap") }
-        return try ImagePreprocessor.pixels(of: cg)
+    }
+
+    /// Packed RGB pixels of the photo, upright: the stored bitmap with the orientation applied by ExifOrientation
+    /// (the policy shared with Python and Android; exact, no redraw).
+    func rgbPixels() throws -> (rgb: [UInt32], width: Int, height: Int) {
+        guard let cg = cgImage else { throw MobileCLIPError.badImage("photo has no bitmap") }
+        let (rgb, w, h) = try ImagePreprocessor.pixels(of: cg)
+        return ExifOrientation.apply(rgb, width: w, height: h, orientation: exifOrientation)
+    }
+
+    /// A copy whose short side is at most `shortSide` pixels (decoded downsampled; keeps the orientation).
+    func downsampled(shortSide: Int) -> UIImage {
+        let pixelShort = min(size.width, size.height) * scale
+        guard pixelShort > CGFloat(shortSide) else { return self }
+        let f = CGFloat(shortSide) / pixelShort
+        return preparingThumbnail(of: CGSize(width: size.width * scale * f, height: size.height * scale * f)) ?? self
     }
 }

@@ -6,7 +6,7 @@ import SwiftUI
 /// type a query; best matches with cosine scores and latency.
 struct SearchView: View {
     @EnvironmentObject var model: DemoModel
-    @State private var thumbs: [UIImage] = []
+    @State private var thumbs: [UIImage] = []  // small thumbnails only (thumbSide), never the photos
     @State private var embeddings: [[Float]] = []
     @State private var hits: [Ranking.Hit] = []
     @State private var query = ""
@@ -14,6 +14,7 @@ struct SearchView: View {
     @State private var indexing = false
 
     private let maxLibraryPhotos = 300
+    private let thumbSide = 200  // pixels: 300 thumbnails ~ 48 MB
     private let columns = [GridItem(.adaptive(minimum: 100), spacing: 4)]
 
     var body: some View {
@@ -63,39 +64,64 @@ struct SearchView: View {
             options.sortDescriptors = [NSSortDescriptor(key: "creationDate", ascending: false)]
             options.fetchLimit = maxLibraryPhotos
             let assets = PHAsset.fetchAssets(with: .image, options: options)
+            Task { @MainActor in indexAssets(assets) }
+        }
+    }
+
+    /// One photo at a time on the inference queue: request it at twice the model input, embed it, keep only a
+    /// small thumbnail. Memory stays bounded by one decoded photo plus the thumbnails.
+    private func indexAssets(_ assets: PHFetchResult<PHAsset>) {
+        guard assets.count > 0 else { info = "No photos to index"; return }
+        let side = CGFloat(model.decodeShortSide), thumb = thumbSide
+        run { session in
             let manager = PHImageManager.default()
             let request = PHImageRequestOptions()
-            request.isSynchronous = true
+            request.isSynchronous = true  // we are on the inference queue, one request at a time
             request.deliveryMode = .highQualityFormat
+            request.resizeMode = .fast
             request.isNetworkAccessAllowed = false
-            var images: [UIImage] = []
-            assets.enumerateObjects { asset, _, _ in
-                // 4x the model input on the short side keeps the bicubic resize meaningful without full-size decodes
-                manager.requestImage(for: asset, targetSize: CGSize(width: 896, height: 896), contentMode: .aspectFill,
-                                     options: request) { img, _ in if let img { images.append(img) } }
+            var out: [[Float]] = [], small: [UIImage] = []
+            for i in 0..<assets.count {
+                try autoreleasepool {
+                    var photo: UIImage?
+                    manager.requestImage(for: assets.object(at: i), targetSize: CGSize(width: side, height: side),
+                                         contentMode: .aspectFill, options: request) { img, _ in photo = img }
+                    guard let photo else { return }
+                    let (rgb, w, h) = try photo.rgbPixels()
+                    out.append(try session.embed(rgb: rgb, width: w, height: h))
+                    small.append(photo.downsampled(shortSide: thumb))
+                }
             }
-            let found = images // a let: Tasks must not capture a var
-            Task { @MainActor in index(found) }
+            return (out, small)
         }
     }
 
     private func index(_ images: [UIImage]) {
         guard !images.isEmpty else { info = "No photos to index"; return }
-        indexing = true
-        hits = []
-        model.run({ session -> ([[Float]], String) in
-            var out: [[Float]] = []
+        let thumb = thumbSide
+        run { session in
+            var out: [[Float]] = [], small: [UIImage] = []
             for img in images {
                 let (rgb, w, h) = try img.rgbPixels()
                 out.append(try session.embed(rgb: rgb, width: w, height: h))
+                small.append(img.downsampled(shortSide: thumb))
             }
-            return (out, "Indexed \(out.count) photos · image tower \(session.imageLatency.summary)")
+            return (out, small)
+        }
+    }
+
+    private func run(_ work: @escaping (ClipSession) throws -> ([[Float]], [UIImage])) {
+        indexing = true
+        hits = []
+        model.run({ session -> ([[Float]], [UIImage], String) in
+            let (emb, small) = try work(session)
+            return (emb, small, "Indexed \(emb.count) photos · image tower \(session.imageLatency.summary)")
         }, done: { result in
             indexing = false
             switch result {
-            case .success(let (emb, text)):
+            case .success(let (emb, small, text)):
                 embeddings = emb
-                thumbs = images
+                thumbs = small
                 info = text
             case .failure(let error):
                 info = "\(error)"

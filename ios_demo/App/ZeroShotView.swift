@@ -14,7 +14,8 @@ struct LabelResult: Identifiable {
 struct ZeroShotView: View {
     @EnvironmentObject var model: DemoModel
     @State private var pickerItem: PhotosPickerItem?
-    @State private var photo: UIImage?
+    @State private var photo: UIImage?  // for display only: a thumbnail
+    @State private var pixels: (rgb: [UInt32], width: Int, height: Int)?  // downsampled at decode, upright
     @State private var showCamera = false
     @State private var template = "a photo of a {}."
     @State private var labels = "airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck"
@@ -39,7 +40,7 @@ struct ZeroShotView: View {
                 Section("Labels") {
                     TextField("Prompt template ({} = label)", text: $template)
                     TextField("Labels, comma separated", text: $labels, axis: .vertical).lineLimit(2...6)
-                    Button("Classify", action: classify).disabled(photo == nil || model.session == nil)
+                    Button("Classify", action: classify).disabled(pixels == nil || model.session == nil)
                 }
                 if !results.isEmpty {
                     Section("Ranked labels") {
@@ -63,23 +64,37 @@ struct ZeroShotView: View {
             .navigationTitle("Zero-shot")
             .onChange(of: pickerItem) { item in
                 Task {
-                    if let data = try? await item?.loadTransferable(type: Data.self), let img = UIImage(data: data) {
-                        photo = img
-                        classify()
-                    }
+                    guard let data = try? await item?.loadTransferable(type: Data.self) else { return }
+                    let side = model.decodeShortSide
+                    // ImageIO downsamples at decode, off the main thread: a 48 MP photo never sits in memory
+                    let decoded = await Task.detached(priority: .userInitiated) { () -> ((rgb: [UInt32], width: Int, height: Int)?, UIImage?) in
+                        let px = try? PhotoDecoder.pixels(data: data, minShortSide: side)
+                        return (px, UIImage(data: data)?.preparingThumbnail(of: CGSize(width: 480, height: 480)))
+                    }.value
+                    pixels = decoded.0
+                    photo = decoded.1
+                    classify()
                 }
             }
             .sheet(isPresented: $showCamera) {
                 CameraPicker { img in
-                    photo = img
-                    classify()
+                    let side = model.decodeShortSide
+                    Task {
+                        let decoded = await Task.detached(priority: .userInitiated) { () -> ((rgb: [UInt32], width: Int, height: Int)?, UIImage) in
+                            let small = img.downsampled(shortSide: side)
+                            return (try? small.rgbPixels(), small)
+                        }.value
+                        pixels = decoded.0
+                        photo = decoded.1
+                        classify()
+                    }
                 }
             }
         }
     }
 
     private func classify() {
-        guard let photo else { return }
+        guard let pixels else { return }
         var names: [String] = []
         for part in labels.split(whereSeparator: { $0 == "," || $0 == "\n" }) {
             let s = part.trimmingCharacters(in: .whitespaces)
@@ -96,8 +111,7 @@ struct ZeroShotView: View {
                 if cache[prompt] == nil { cache[prompt] = try session.embed(text: prompt) }
                 textEmb.append(cache[prompt]!)
             }
-            let (rgb, w, h) = try photo.rgbPixels()
-            let img = try session.embed(rgb: rgb, width: w, height: h)
+            let img = try session.embed(rgb: pixels.rgb, width: pixels.width, height: pixels.height)
             let hits = Ranking.topK(img, textEmb, k: names.count, logitScale: session.manifest.logitScale)
             let lat = String(format: "preprocess %.1f ms\nimage tower %.1f ms (%@)\ntext tower %.1f ms (%@)",
                              session.preprocessLatency.last ?? .nan,

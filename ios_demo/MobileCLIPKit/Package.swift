@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "MobileCLIPKit",
-    platforms: [.iOS(.v16), .macOS(.v13)],
+    platforms: [.iOS(.v17), .macOS(.v14)],  // = the Core ML models' minimum target (iOS17)
     products: [
         .library(name: "MobileCLIPKit", targets: ["MobileCLIPKit"]),
     ],

@@ -18,19 +18,15 @@ public enum ComputeUnits: String, CaseIterable, Identifiable {
     }
 }
 
-/// A thin wrapper over one exported Core ML tower (`.mlpackage` compiled on first load, or an Xcode-compiled
-/// `.mlmodelc`): batch of 1 in, embedding out, names and shapes from the manifest.
+/// A thin wrapper over one exported Core ML tower (an `.mlmodelc`: Xcode-compiled, or compiled once into
+/// `CompiledModelCache`): batch of 1 in, embedding out, names and shapes from the manifest.
 public final class CoreMLEncoder {
     public let model: MLModel
     public let entry: ExportManifest.Model
 
-    public init(url: URL, entry: ExportManifest.Model, computeUnits: ComputeUnits) throws {
+    public init(compiled: URL, entry: ExportManifest.Model, computeUnits: ComputeUnits) throws {
         let config = MLModelConfiguration()
         config.computeUnits = computeUnits.mlComputeUnits
-        var compiled = url
-        if url.pathExtension == "mlpackage" || url.pathExtension == "mlmodel" {
-            compiled = try MLModel.compileModel(at: url) // Xcode does this at build time for bundled models
-        }
         self.model = try MLModel(contentsOf: compiled, configuration: config)
         self.entry = entry
     }
@@ -68,31 +64,38 @@ public final class ClipSession {
     public let preprocessLatency = LatencyStats()
 
     /// `folder` holds manifest.json, the tokenizer files and the models (Xcode may have compiled the
-    /// .mlpackage files into .mlmodelc next to them).
-    public init(folder: URL, quantization: String, computeUnits: ComputeUnits) throws {
+    /// .mlpackage files into .mlmodelc next to them; otherwise each is compiled once into CompiledModelCache).
+    public static func open(folder: URL, quantization: String, computeUnits: ComputeUnits) async throws -> ClipSession {
         let m = try ExportManifest.load(folder.appendingPathComponent("manifest.json"))
+        func compiled(_ tower: String) async throws -> (URL, ExportManifest.Model) {
+            guard let e = m.model(backend: "coreml", tower: tower, quantization: quantization) else {
+                throw MobileCLIPError.modelNotFound("no coreml \(tower) model (\(quantization)) in the manifest: "
+                    + "export it with python -m export.coreml")
+            }
+            var url = folder.appendingPathComponent(e.file)
+            let xcodeCompiled = url.deletingPathExtension().appendingPathExtension("mlmodelc")
+            if FileManager.default.fileExists(atPath: xcodeCompiled.path) {
+                url = xcodeCompiled
+            }
+            guard FileManager.default.fileExists(atPath: url.path) else { throw MobileCLIPError.modelNotFound(url.path) }
+            return (try await CompiledModelCache.compiled(url, sha256: e.sha256), e)
+        }
+        let (imageURL, imageEntry) = try await compiled("image")
+        let (textURL, textEntry) = try await compiled("text")
+        return try ClipSession(manifest: m, folder: folder,
+                               image: CoreMLEncoder(compiled: imageURL, entry: imageEntry, computeUnits: computeUnits),
+                               text: CoreMLEncoder(compiled: textURL, entry: textEntry, computeUnits: computeUnits))
+    }
+
+    init(manifest m: ExportManifest, folder: URL, image: CoreMLEncoder, text: CoreMLEncoder) throws {
         manifest = m
         let t = m.tokenizer
         tokenizer = try ClipTokenizer(vocabURL: folder.appendingPathComponent(t.vocab),
                                       mergesURL: folder.appendingPathComponent(t.merges),
                                       contextLength: t.contextLength)
         preprocessor = try ImagePreprocessor(manifest: m.preprocess)
-        // a nested function must not capture self before every stored property is set: it only uses locals
-        func open(_ tower: String) throws -> CoreMLEncoder {
-            guard let e = m.model(backend: "coreml", tower: tower, quantization: quantization) else {
-                throw MobileCLIPError.modelNotFound("no coreml \(tower) model (\(quantization)) in the manifest: "
-                    + "export it with python -m export.coreml")
-            }
-            var url = folder.appendingPathComponent(e.file)
-            let compiled = url.deletingPathExtension().appendingPathExtension("mlmodelc")
-            if !FileManager.default.fileExists(atPath: url.path), FileManager.default.fileExists(atPath: compiled.path) {
-                url = compiled
-            }
-            guard FileManager.default.fileExists(atPath: url.path) else { throw MobileCLIPError.modelNotFound(url.path) }
-            return try CoreMLEncoder(url: url, entry: e, computeUnits: computeUnits)
-        }
-        image = try open("image")
-        text = try open("text")
+        self.image = image
+        self.text = text
     }
 
     public func embed(rgb: [UInt32], width: Int, height: Int) throws -> [Float] {

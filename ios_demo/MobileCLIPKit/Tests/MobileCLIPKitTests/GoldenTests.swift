@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MobileCLIPKit
 #if canImport(ImageIO)
@@ -44,6 +45,39 @@ final class TokenizerGoldenTests: XCTestCase {
 }
 
 final class PreprocessGoldenTests: XCTestCase {
+    /// Raw decoded RGB fixtures (golden/images/*.rgb, as stored) + the EXIF orientation: runs without ImageIO.
+    func testRawRGBFixturesMatchTorchvision() throws {
+        let g = try Golden.json("preprocess.json")
+        let cfg = try XCTUnwrap(g["preprocess"] as? [String: Any])
+        let pillowMajor = Int(((g["pillow_version"] as? String) ?? "13").split(separator: ".")[0]) ?? 13
+        let pre = try ImagePreprocessor(imageSize: try XCTUnwrap(cfg["image_size"] as? Int),
+                                        mean: try XCTUnwrap(cfg["mean"] as? [Double]),
+                                        std: try XCTUnwrap(cfg["std"] as? [Double]),
+                                        layout: (cfg["layout"] as? String) ?? "NCHW",
+                                        resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
+        let tol = try XCTUnwrap(g["tolerance"] as? Double)
+        let cases = try XCTUnwrap(g["cases"] as? [[String: Any]])
+        XCTAssertTrue(cases.contains { $0["exif_orientation"] != nil }, "the golden EXIF photo is missing")
+        for c in cases {
+            let url = Golden.dir.appendingPathComponent(try XCTUnwrap(c["rgb"] as? String))
+            let bytes = [UInt8](try Data(contentsOf: url))
+            let stored = try XCTUnwrap(c["stored_size"] as? [Int])
+            var px = [UInt32](repeating: 0, count: stored[0] * stored[1])
+            for i in 0..<px.count {
+                px[i] = (UInt32(bytes[3 * i]) << 16) | (UInt32(bytes[3 * i + 1]) << 8) | UInt32(bytes[3 * i + 2])
+            }
+            let o = ExifOrientation.apply(px, width: stored[0], height: stored[1],
+                                          orientation: (c["exif_orientation"] as? Int) ?? 1)
+            XCTAssertEqual(o.width, try XCTUnwrap(c["width"] as? Int))
+            let got = pre.preprocess(o.rgb, width: o.width, height: o.height)
+            let want = try XCTUnwrap(c["tensor"] as? [Double])
+            XCTAssertEqual(got.count, want.count)
+            let maxErr = zip(got, want).map { abs(Double($0) - $1) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(maxErr, tol, "\(c["name"] ?? "?"): max abs err \(maxErr)")
+        }
+    }
+
+    /// The app's decoding path (ImageIO + the EXIF orientation property) on the PNG/JPEG files themselves.
     func testGoldenImagesMatchTorchvision() throws {
         #if canImport(ImageIO) && canImport(CoreGraphics)
         let g = try Golden.json("preprocess.json")
@@ -60,15 +94,19 @@ final class PreprocessGoldenTests: XCTestCase {
             let url = Golden.dir.appendingPathComponent(try XCTUnwrap(c["file"] as? String))
             let src = try XCTUnwrap(CGImageSourceCreateWithURL(url as CFURL, nil))
             let image = try XCTUnwrap(CGImageSourceCreateImageAtIndex(src, 0, nil))
+            let props = CGImageSourceCopyPropertiesAtIndex(src, 0, nil) as? [CFString: Any]
+            let orientation = (props?[kCGImagePropertyOrientation] as? Int) ?? 1
+            XCTAssertEqual(orientation, (c["exif_orientation"] as? Int) ?? 1)
             let (rgb, w, h) = try ImagePreprocessor.pixels(of: image)
-            let got = pre.preprocess(rgb, width: w, height: h)
+            let o = ExifOrientation.apply(rgb, width: w, height: h, orientation: orientation)
+            let got = pre.preprocess(o.rgb, width: o.width, height: o.height)
             let want = try XCTUnwrap(c["tensor"] as? [Double])
             XCTAssertEqual(got.count, want.count)
             let maxErr = zip(got, want).map { abs(Double($0) - $1) }.max() ?? .infinity
             XCTAssertLessThanOrEqual(maxErr, tol, "\(c["name"] ?? "?"): max abs err \(maxErr)")
         }
         #else
-        throw XCTSkip("PNG decoding needs ImageIO (Apple platforms)")
+        throw XCTSkip("PNG/JPEG decoding needs ImageIO (Apple platforms); testRawRGBFixturesMatchTorchvision covers it")
         #endif
     }
 

@@ -20,6 +20,7 @@ public class Activity extends android.content.Context {
     public android.content.ContentResolver getContentResolver() { return null; }
     public android.content.pm.PackageManager getPackageManager() { return null; }
     public java.io.File getFilesDir() { return null; }
+    public java.io.File getCacheDir() { return null; }
     public String getPackageName() { return null; }
     public java.io.File getExternalFilesDir(String type) { return null; }
     public int checkSelfPermission(String permission) { return 0; }

@@ -6,6 +6,7 @@ public abstract class Context {
     public abstract ContentResolver getContentResolver();
     public abstract android.content.pm.PackageManager getPackageManager();
     public abstract java.io.File getFilesDir();
+    public abstract java.io.File getCacheDir();
     public abstract String getPackageName();
     public abstract java.io.File getExternalFilesDir(String type);
     public final String getString(int resId) { return null; }

@@ -6,5 +6,6 @@ public final class Bitmap {
     public int getWidth() { return 0; }
     public int getHeight() { return 0; }
     public void getPixels(int[] pixels, int offset, int stride, int x, int y, int width, int height) {}
+    public static Bitmap createBitmap(int[] colors, int width, int height, Config config) { return null; }
     public static Bitmap createScaledBitmap(Bitmap src, int dstWidth, int dstHeight, boolean filter) { return src; }
 }

@@ -3,6 +3,7 @@ package android.provider;
 
 public final class MediaStore {
     public static final String ACTION_IMAGE_CAPTURE = "android.media.action.IMAGE_CAPTURE";
+    public static final String EXTRA_OUTPUT = "output";
     public static final class Images {
         public static final class Media {
             public static final android.net.Uri EXTERNAL_CONTENT_URI = null;

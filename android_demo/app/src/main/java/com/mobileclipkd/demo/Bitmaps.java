@@ -4,6 +4,7 @@ import android.content.ContentResolver;
 import android.graphics.Bitmap;
 import android.graphics.BitmapFactory;
 import android.net.Uri;
+import com.mobileclipkd.core.ExifOrientation;
 import java.io.IOException;
 import java.io.InputStream;
 
@@ -13,7 +14,7 @@ final class Bitmaps {
     }
 
     /**
-     * Decodes {@code uri} as ARGB_8888, subsampled by a power of two while the shorter side stays at least
+     * Decodes {@code uri} as ARGB_8888 with its EXIF orientation applied, subsampled by a power of two while the shorter side stays at least
      * {@code 2 * minShortSide} (a 12 MP photo would otherwise need 48 MB of pixels). The remaining bicubic
      * resize to the model size is the Pillow-exact one in the core module; subsampling itself is Android's,
      * so results can differ slightly from Python on the full-size file (pass minShortSide = 0 for full size).
@@ -31,11 +32,26 @@ final class Bitmaps {
         BitmapFactory.Options opts = new BitmapFactory.Options();
         opts.inSampleSize = sample;
         opts.inPreferredConfig = Bitmap.Config.ARGB_8888;
+        Bitmap bmp;
         try (InputStream in = resolver.openInputStream(uri)) {
-            Bitmap bmp = BitmapFactory.decodeStream(in, null, opts);
-            if (bmp == null) throw new IOException("cannot decode " + uri);
-            return bmp;
+            bmp = BitmapFactory.decodeStream(in, null, opts);
         }
+        if (bmp == null) throw new IOException("cannot decode " + uri);
+        int orientation;
+        try (InputStream in = resolver.openInputStream(uri)) {
+            orientation = ExifOrientation.read(in);
+        }
+        return oriented(bmp, orientation);
+    }
+
+    /** The photo as displayed: EXIF orientation applied exactly (core ExifOrientation, as Python and iOS). */
+    static Bitmap oriented(Bitmap bmp, int orientation) {
+        if (orientation <= 1) return bmp;
+        int w = bmp.getWidth(), h = bmp.getHeight();
+        int[] argb = new int[w * h];
+        bmp.getPixels(argb, 0, w, 0, 0, w, h);
+        ExifOrientation.Oriented o = ExifOrientation.apply(argb, w, h, orientation);
+        return Bitmap.createBitmap(o.argb, o.width, o.height, Bitmap.Config.ARGB_8888);
     }
 
     static Bitmap decode(InputStream in) throws IOException {

@@ -5,6 +5,7 @@ import com.mobileclipkd.core.ClipTokenizer;
 import com.mobileclipkd.core.ImagePreprocessor;
 import com.mobileclipkd.core.LatencyStats;
 import com.mobileclipkd.core.Manifest;
+import com.mobileclipkd.core.ModelInput;
 import com.mobileclipkd.core.TextCleaner;
 import java.io.Closeable;
 import java.io.File;
@@ -17,6 +18,8 @@ import java.io.InputStream;
  * Everything but the runtime calls lives in the plain-Java core module (tested against Python's golden fixtures).
  */
 final class ClipSession implements Closeable {
+    /** CPU threads for BOTH runtimes, so the in-app latency comparison is even. */
+    static final int THREADS = Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors()));
     /** The session shared by the screens (opened by MainActivity). */
     static volatile ClipSession current;
 
@@ -31,6 +34,8 @@ final class ClipSession implements Closeable {
     final LatencyStats preprocessLatency = new LatencyStats();
     private final Encoder image;
     private final Encoder text;
+    private final Manifest.Model imageEntry;
+    private final Manifest.Model textEntry;
 
     private ClipSession(Manifest manifest, File folder, String backend, String quantization) throws IOException {
         this.manifest = manifest;
@@ -43,6 +48,8 @@ final class ClipSession implements Closeable {
             this.tokenizer = ClipTokenizer.load(v, m, TextCleaner.fromResources(), t.contextLength);
         }
         this.preprocessor = ImagePreprocessor.fromManifest(manifest.preprocess);
+        this.imageEntry = manifest.find(backend, "image", quantization);
+        this.textEntry = manifest.find(backend, "text", quantization);
         this.image = open(manifest, folder, backend, "image", quantization);
         Encoder textEncoder;
         try {
@@ -67,9 +74,9 @@ final class ClipSession implements Closeable {
         File file = new File(folder, entry.file);
         switch (backend) {
             case "executorch":
-                return new ExecuTorchEncoder(file, entry);
+                return new ExecuTorchEncoder(file, entry, THREADS);
             case "tflite":
-                return new LiteRtEncoder(file, entry, Math.max(1, Math.min(4, Runtime.getRuntime().availableProcessors())));
+                return new LiteRtEncoder(file, entry, THREADS);
             default:
                 throw new IllegalArgumentException("backend " + backend + " does not run on Android");
         }
@@ -83,7 +90,7 @@ final class ClipSession implements Closeable {
         long t0 = System.nanoTime();
         float[] input = preprocessor.preprocess(argb, w, h);
         long t1 = System.nanoTime();
-        float[] e = image.encodeImage(input);
+        float[] e = image.encodeImage(ModelInput.image(imageEntry, input));
         long t2 = System.nanoTime();
         preprocessLatency.add((t1 - t0) / 1e6);
         imageLatency.add((t2 - t1) / 1e6);
@@ -94,7 +101,7 @@ final class ClipSession implements Closeable {
     float[] embed(String caption) {
         int[] ids = tokenizer.tokenize(caption);
         long t0 = System.nanoTime();
-        float[] e = text.encodeText(ids);
+        float[] e = text.encodeText(ModelInput.text(textEntry, ids));
         textLatency.add((System.nanoTime() - t0) / 1e6);
         return e;
     }

@@ -1,9 +1,9 @@
 package com.mobileclipkd.demo;
 
 import com.mobileclipkd.core.Manifest;
+import com.mobileclipkd.core.ModelInput;
 import java.io.File;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import org.tensorflow.lite.Interpreter;
 
 /** LiteRT runtime (com.google.ai.edge.litert): the Interpreter API on a .tflite flatbuffer, CPU (XNNPACK). */
@@ -21,17 +21,13 @@ final class LiteRtEncoder implements Encoder {
     }
 
     @Override
-    public float[] encodeImage(float[] pixels) {
-        ByteBuffer in = ByteBuffer.allocateDirect(pixels.length * 4).order(ByteOrder.nativeOrder());
-        in.asFloatBuffer().put(pixels);
-        return run(in);
+    public float[] encodeImage(ModelInput pixels) {
+        return run(pixels.buffer());
     }
 
     @Override
-    public float[] encodeText(int[] ids) {
-        ByteBuffer in = ByteBuffer.allocateDirect(ids.length * 4).order(ByteOrder.nativeOrder());
-        in.asIntBuffer().put(ids);
-        return run(in);
+    public float[] encodeText(ModelInput ids) {
+        return run(ids.buffer());
     }
 
     private float[] run(ByteBuffer in) {

@@ -36,21 +36,30 @@ public class MainActivity extends Activity {
         backendGroup = findViewById(R.id.backend_group);
         Button zeroShot = findViewById(R.id.open_zero_shot);
         Button search = findViewById(R.id.open_search);
-        try {
-            manifestFile = ModelLocator.find(this);
-            if (manifestFile == null) {
-                source.setText(R.string.no_models);
-                zeroShot.setEnabled(false);
-                search.setEnabled(false);
-                return;
+        zeroShot.setEnabled(false);
+        search.setEnabled(false);
+        source.setText(R.string.looking_for_models);
+        // copying bundled models (tens of MB) and parsing the manifest: off the UI thread (no ANR)
+        worker.execute(() -> {
+            try {
+                File found = ModelLocator.find(this);
+                Manifest parsed = found == null ? null : Manifest.read(found.toPath());
+                runOnUiThread(() -> showModels(source, zeroShot, search, found, parsed));
+            } catch (Exception e) {
+                runOnUiThread(() -> source.setText(getString(R.string.model_source, e.getMessage())));
             }
-            manifest = Manifest.read(manifestFile.toPath());
-        } catch (Exception e) {
-            source.setText(getString(R.string.model_source, e.getMessage()));
-            zeroShot.setEnabled(false);
-            search.setEnabled(false);
+        });
+    }
+
+    private void showModels(TextView source, Button zeroShot, Button search, File found, Manifest parsed) {
+        if (found == null) {
+            source.setText(R.string.no_models);
             return;
         }
+        manifestFile = found;
+        manifest = parsed;
+        zeroShot.setEnabled(true);
+        search.setEnabled(true);
         source.setText(getString(R.string.model_source, manifestFile.getParent()));
         List<String> quants = new ArrayList<>();
         StringBuilder b = new StringBuilder();

@@ -14,8 +14,10 @@ import android.widget.LinearLayout;
 import android.widget.ProgressBar;
 import android.widget.TextView;
 import android.widget.Toast;
+import androidx.core.content.FileProvider;
 import com.mobileclipkd.core.LatencyStats;
 import com.mobileclipkd.core.Ranking;
+import java.io.File;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,6 +32,7 @@ public class ZeroShotActivity extends Activity {
     private final Map<String, float[]> textCache = new HashMap<>();
     private ClipSession session;
     private Bitmap photo;
+    private File capture;
     private ImageView photoView;
     private EditText labels, template;
     private TextView latency;
@@ -54,30 +57,52 @@ public class ZeroShotActivity extends Activity {
             Intent i = new Intent(Intent.ACTION_GET_CONTENT).setType("image/*");
             startActivityForResult(Intent.createChooser(i, getString(R.string.pick_photo)), PICK);
         });
-        findViewById(R.id.take_photo).setOnClickListener(v -> {
-            Intent i = new Intent(MediaStore.ACTION_IMAGE_CAPTURE);
-            if (i.resolveActivity(getPackageManager()) != null) startActivityForResult(i, CAPTURE);
-            else Toast.makeText(this, "no camera app", Toast.LENGTH_SHORT).show();
-        });
+        findViewById(R.id.take_photo).setOnClickListener(v -> takePhoto());
         findViewById(R.id.classify).setOnClickListener(v -> classify());
+    }
+
+    /** Full-resolution capture: the camera app writes into cache/captures through our FileProvider. */
+    private void takePhoto() {
+        Intent i = new Intent(MediaStore.ACTION_IMAGE_CAPTURE);
+        if (i.resolveActivity(getPackageManager()) == null) { // needs the <queries> entry on Android 11+
+            Toast.makeText(this, "no camera app", Toast.LENGTH_SHORT).show();
+            return;
+        }
+        File dir = new File(getCacheDir(), "captures");
+        if (!dir.isDirectory() && !dir.mkdirs()) {
+            Toast.makeText(this, "cannot create " + dir, Toast.LENGTH_LONG).show();
+            return;
+        }
+        capture = new File(dir, "capture.jpg");
+        Uri uri = FileProvider.getUriForFile(this, getPackageName() + ".fileprovider", capture);
+        i.putExtra(MediaStore.EXTRA_OUTPUT, uri);
+        i.addFlags(Intent.FLAG_GRANT_WRITE_URI_PERMISSION);
+        startActivityForResult(i, CAPTURE);
     }
 
     @Override
     protected void onActivityResult(int requestCode, int resultCode, Intent data) {
         super.onActivityResult(requestCode, resultCode, data);
-        if (resultCode != RESULT_OK || data == null) return;
-        try {
-            if (requestCode == PICK && data.getData() != null) {
-                Uri uri = data.getData();
-                photo = Bitmaps.decode(getContentResolver(), uri, session.preprocessor.imageSize);
-            } else if (requestCode == CAPTURE && data.getExtras() != null) {
-                photo = (Bitmap) data.getExtras().get("data"); // the camera app's preview-size capture
+        if (resultCode != RESULT_OK) return;
+        Uri uri = requestCode == CAPTURE && capture != null ? Uri.fromFile(capture)
+                : data != null ? data.getData() : null;
+        if (uri == null) return;
+        File captured = requestCode == CAPTURE ? capture : null;
+        int minSide = session.preprocessor.imageSize;
+        worker.execute(() -> { // decoding a 12-48 MP photo takes long: never on the UI thread
+            try {
+                Bitmap decoded = Bitmaps.decode(getContentResolver(), uri, minSide); // subsampled, EXIF applied
+                runOnUiThread(() -> {
+                    photo = decoded;
+                    photoView.setImageBitmap(photo);
+                    classify();
+                });
+            } catch (Exception e) {
+                runOnUiThread(() -> Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show());
+            } finally {
+                if (captured != null && !captured.delete()) captured.deleteOnExit();
             }
-            photoView.setImageBitmap(photo);
-            classify();
-        } catch (Exception e) {
-            Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show();
-        }
+        });
     }
 
     static List<String> parseLabels(String text) {

@@ -25,11 +25,17 @@ public class PreprocessGoldenTest {
         List<String> failures = new ArrayList<>();
         for (Object o : cases) {
             Map<String, Object> c = Json.object(o, "case");
+            // the app's photo path: decode, EXIF orientation (ExifOrientation), preprocess
+            float[] got = Conformance.pixels(Golden.dir().resolve((String) c.get("file")), pre);
             BufferedImage img = ImageIO.read(Golden.dir().resolve((String) c.get("file")).toFile());
             int w = img.getWidth(), h = img.getHeight();
+            if (c.containsKey("exif_orientation")) {
+                try (java.io.InputStream in = java.nio.file.Files.newInputStream(Golden.dir().resolve((String) c.get("file")))) {
+                    assertEquals(((Number) c.get("exif_orientation")).intValue(), ExifOrientation.read(in));
+                }
+                if (((Number) c.get("exif_orientation")).intValue() >= 5) { int t = w; w = h; h = t; }
+            }
             assertEquals(((Number) c.get("width")).intValue(), w);
-            int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
-            float[] got = pre.preprocess(argb, w, h);
             double[] want = Json.doubles(c.get("tensor"), "tensor");
             assertEquals(want.length, got.length);
             double maxErr = 0;
