@@ -35,6 +35,13 @@ class TextTower(nn.Module):
         return self.text(input_ids)
 
 
+# LiteRT names every tensor of a .tflite file after the Python path of the module it came from
+# ("export.common.ImageTower/mobileclip.image_encoder..."). The wrappers keep the path they were first
+# exported under, so moving this code does not change exported files (the demo student's .tflite files
+# are byte-identical to those made before export/common.py was split). Nothing imports export.common.
+ImageTower.__module__ = TextTower.__module__ = "export.common"
+
+
 class Int8RowwiseEmbedding(nn.Module):
     """Weight-only int8 token embedding: int8 table + one fp32 scale per row (symmetric).
 
