@@ -24,6 +24,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def path_bytes(path) -> int | None:
+    """Size of a file, or the sum of the files under a folder (a Core ML ``.mlpackage``); None if absent."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    return None
+
+
 def machine_info(**extra) -> dict:
     """What every output states beside its numbers (extra: threads, repeats, warmup, ...)."""
     info = {
@@ -107,4 +117,4 @@ def _jsonable(o):
 
 
 __all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_model", "default_paths", "load_student", "load_teacher_spec",
-           "machine_info", "machine_line", "split_list", "write_outputs"]
+           "machine_info", "machine_line", "path_bytes", "split_list", "write_outputs"]

@@ -149,7 +149,7 @@ def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
         if backend == "coreml" and sys.platform != "darwin":
             skipped.append({**what, "reason": "Core ML runs only on macOS (coremltools cannot predict on Linux)"})
             continue
-        if not path.is_file():
+        if not path.exists():  # a Core ML .mlpackage is a folder
             skipped.append({**what, "reason": f"file listed in the manifest is missing: {path}"})
             continue
         x = _input_for(entry, image_size)
