@@ -163,3 +163,14 @@ def test_latency_plot_readable():
     assert all(fig_box.x0 <= b.x0 and b.x1 <= fig_box.x1 + 1 for _, b in boxes), "a label is cut off"
     assert sum(t.startswith("reference ") for t, _ in boxes) == 2
     plt.close(fig)
+
+
+def test_cpu_isa_features_recorded():
+    from benchmarks.common import cpu_isa, machine_info, machine_line
+
+    x86 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni\n"
+    arm = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimddp i8mm\n"
+    assert cpu_isa(x86) == ["avx2", "fma", "avx512f", "avx512_vnni"]
+    assert cpu_isa(arm) == ["asimd", "asimddp", "i8mm"] and cpu_isa("") == []
+    info = machine_info(threads=[1])
+    assert isinstance(info["isa"], list) and "(ISA: " in machine_line(info)
