@@ -45,9 +45,10 @@ class LightweightConv(nn.Module):
         k = self.kernel_size
         return (k - 1, 0) if self.causal else (k // 2, k - 1 - k // 2)
 
-    def kernel(self) -> torch.Tensor:
+    def kernel(self, training: bool | None = None) -> torch.Tensor:
         """The depthwise kernel (C, 1, K): softmax over taps, DropConnect in training, shared per head."""
-        w = F.dropout(F.softmax(self.weight, dim=-1), self.weight_dropout, self.training)
+        training = self.training if training is None else training
+        w = F.dropout(F.softmax(self.weight, dim=-1), self.weight_dropout, training)
         return w.repeat_interleave(self.channels // self.heads, dim=0).unsqueeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, C)
@@ -69,9 +70,8 @@ class FrozenLightweightConv(nn.Module):
     def __init__(self, conv: LightweightConv):
         super().__init__()
         with torch.no_grad():
-            self.register_buffer("weight", conv.eval().kernel().detach().clone())
-        self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False)
-        self.padding = conv._padding()
+            self.register_buffer("weight", conv.kernel(training=False).detach().clone())
+        self.bias, self.padding = conv.bias, conv._padding()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _depthwise_conv(x, self.weight, self.padding, self.bias)
