@@ -24,10 +24,42 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+# CPU features that decide int8 vs fp32 speed (x86: /proc/cpuinfo "flags"; ARM: "Features", where asimddp is
+# the dot-product extension and i8mm the int8 matrix multiply)
+ISA_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16",
+                "asimd", "asimddp", "i8mm", "sve", "sve2", "bf16")
+
+
+def cpu_isa(cpuinfo: str | None = None) -> list[str]:
+    """The :data:`ISA_FEATURES` this CPU reports (Linux/Android ``/proc/cpuinfo``); [] where unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            flags.update(value.split())
+    return [f for f in ISA_FEATURES if f in flags]
+
+
+def path_bytes(path) -> int | None:
+    """Size of a file, or the sum of the files under a folder (a Core ML ``.mlpackage``); None if absent."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+    return None
+
+
 def machine_info(**extra) -> dict:
     """What every output states beside its numbers (extra: threads, repeats, warmup, ...)."""
     info = {
         "cpu": cpu_model(),
+        "isa": cpu_isa(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -42,7 +74,8 @@ def machine_info(**extra) -> dict:
 def machine_line(info: dict) -> str:
     keys = [k for k in ("threads", "repeats", "warmup", "limit") if k in info]
     more = "".join(f", {k} {info[k]}" for k in keys)
-    return (f"Machine: {info['cpu']}, {info['cores']} cores, {info['platform']}, torch {info['torch']}{more}; "
+    isa = f" (ISA: {' '.join(info['isa']) or 'unknown'})" if "isa" in info else ""
+    return (f"Machine: {info['cpu']}{isa}, {info['cores']} cores, {info['platform']}, torch {info['torch']}{more}; "
             f"measured {info['date_utc']}.")
 
 
@@ -106,5 +139,5 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_model", "default_paths", "load_student", "load_teacher_spec",
-           "machine_info", "machine_line", "split_list", "write_outputs"]
+__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_isa", "cpu_model", "default_paths", "load_student", "load_teacher_spec",
+           "machine_info", "machine_line", "path_bytes", "split_list", "write_outputs"]

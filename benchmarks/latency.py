@@ -128,7 +128,7 @@ def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
         if runtime not in runtimes:
             continue
         path = folder / entry["file"]
-        if not path.exists():
+        if not path.exists():  # a Core ML .mlpackage is a folder
             skipped.append({**what, "reason": f"file listed in the manifest is missing: {path}"})
             continue
         try:

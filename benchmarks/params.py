@@ -20,7 +20,7 @@ from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_th
 from mobileclip.encoders import load_encoder
 from mobileclip.errors import cli_errors
 
-from .common import load_teacher_spec, machine_info, machine_line, split_list, write_outputs
+from .common import load_teacher_spec, machine_info, machine_line, path_bytes, split_list, write_outputs
 
 PROG = "python -m benchmarks.params"
 
@@ -46,17 +46,18 @@ def model_entry(model, label: str, role: str, image_size: int | None = None) -> 
 
 
 def manifest_sizes(export_dir: str) -> dict:
-    """File sizes of the exported models listed in ``export_dir/manifest.json``."""
+    """File sizes of the exported models listed in ``export_dir/manifest.json`` (a Core ML ``.mlpackage``
+    is a folder: the sum of its files)."""
     from export.manifest import manifest_path, read_manifest
 
     manifest, path = read_manifest(export_dir), manifest_path(export_dir)
     rows = []
     for m in manifest.get("models", []):
         f = path.parent / m["file"]
-        size = f.stat().st_size if f.is_file() else None
+        size = path_bytes(f)
         rows.append({"backend": m["backend"], "tower": m["tower"], "quantization": m["quantization"],
                      "file": m["file"], "size_bytes": size, "manifest_size_bytes": m.get("size_bytes"),
-                     "present": f.is_file()})
+                     "present": size is not None})
     return {"manifest": str(path), "source_checkpoint": manifest.get("source_checkpoint", {}), "models": rows}
 
 

@@ -3,6 +3,11 @@
 (``latency.png``: latency bars per tower/runtime; ``size_accuracy.png``: model size vs zero-shot top-1),
 stating machine, threads, repeats and the teacher used. Each part's own JSON + Markdown sit beside it.
 
+Two references, each labelled in the summary: parameters, MACs and latency are compared with ``--reference``
+(default: the ViT-B/32 architecture with random weights -- weights change neither); accuracy and agreement
+are measured against ``--teacher`` (e.g. ``make demo``'s small proxy teacher). When the two differ, no line
+compares the student's size or speed with the accuracy teacher.
+
 Example (what ``make demo`` runs at the end, on its artifacts):
   python -m benchmarks.report --student .cache/demo/student.pt --teacher .cache/demo/teacher \\
       --export .cache/demo/export --repeats 5 --threads 1 --limit 200 --out .cache/demo/report
@@ -32,7 +37,7 @@ def run(args) -> dict:
     if bad:
         raise MobileClipError(f"--skip: unknown part(s) {', '.join(sorted(bad))}; choose from {', '.join(PARTS)}")
     results, notes = {}, []
-    common = ["--teacher", args.teacher]
+    common = ["--teacher", args.reference]  # size and speed: the reference architecture
     if "params" not in skip:
         print("== params ==")
         argv = ["--students", args.student, *common] + (["--export", args.export] if args.export else [])
@@ -47,7 +52,7 @@ def run(args) -> dict:
             notes.append(f"accuracy skipped: {args.student} is a config, not a trained checkpoint (.pt)")
         else:
             print("== accuracy ==")
-            argv = [args.student, *common, "--no-progress"]
+            argv = [args.student, "--teacher", args.teacher, "--no-progress"]
             for flag, value in (("--export", args.export), ("--zeroshot", args.zeroshot),
                                 ("--retrieval", args.retrieval), ("--limit", args.limit),
                                 ("--retrieval-limit", args.retrieval_limit), ("--templates", args.templates)):
@@ -87,59 +92,99 @@ def _plt():
 
 
 def plot_latency(res: dict, path: Path) -> Path:
+    return _save(latency_figure(res), path)
+
+
+def latency_figure(res: dict):
+    """Horizontal latency bars per tower/runtime/precision, one panel per thread count; the reference (the
+    latency part's teacher) in red, each student bar labelled with its speed-up over the reference in eager."""
+    import textwrap
+
     plt = _plt()
     threads = res["machine"]["threads"]
-    fig, axes = plt.subplots(1, len(threads), figsize=(7 * len(threads), 4.5), squeeze=False)
+    n_rows = max(len([r for r in res["results"] if r["threads"] == t]) for t in threads)
+    fig, axes = plt.subplots(1, len(threads), figsize=(7.5 * len(threads), 1.6 + 0.38 * n_rows), squeeze=False)
     for ax, t in zip(axes[0], threads):
         rows = [r for r in res["results"] if r["threads"] == t]
-        labels = [f"{r['role']} {r['tower']}\n{r['runtime']} {r['precision']}" for r in rows]
+        labels = [f"{'reference' if r['role'] == 'teacher' else r['role']} {r['tower']}: {r['runtime']} {r['precision']}"
+                  for r in rows]
         colors = ["#c44e52" if r["role"] == "teacher" else "#4c72b0" for r in rows]
         y = range(len(rows))
         ax.barh(y, [r["median_ms"] for r in rows], xerr=[[r["median_ms"] - r["q1_ms"] for r in rows],
                                                           [r["q3_ms"] - r["median_ms"] for r in rows]],
                 color=colors, capsize=3)
-        ax.set_yticks(list(y), labels, fontsize=7)
+        ax.set_yticks(list(y), labels, fontsize=8)
         ax.invert_yaxis()
         ax.set_xscale("log")
-        ax.set_xlabel("median latency, batch 1 (ms, log scale; whiskers: IQR)")
-        ax.set_title(f"{t} thread{'s' * (t > 1)}")
+        lo = min(r["q1_ms"] for r in rows)
+        ax.set_xlim(lo / 1.5, max(r["q3_ms"] for r in rows) * 3.5)  # room for the value labels on the right
+        ax.set_xlabel("median latency, batch 1 (ms, log scale; whiskers: IQR)\n"
+                      "(Nx): speed-up over the reference tower in PyTorch eager", fontsize=8)
+        ax.set_title(f"{t} thread{'s' * (t > 1)}", fontsize=9)
         for i, r in enumerate(rows):
             sp = r.get("speedup_vs_teacher_eager")
-            ax.text(max(r["q3_ms"], r["median_ms"]) * 1.05, i, f"{r['median_ms']:.2f} ms" + (f" ({sp:.1f}x)" if sp else ""), va="center",
-                    fontsize=7)
+            ax.text(max(r["q3_ms"], r["median_ms"]) * 1.08, i, f"{r['median_ms']:.2f} ms" + (f" ({sp:.1f}x)" if sp else ""),
+                    va="center", fontsize=7)
     m = res["machine"]
-    fig.suptitle(f"Latency vs teacher ({res['teacher']})\n{m['cpu']}, {m['cores']} cores, repeats {m['repeats']}, "
-                 f"torch {m['torch']}", fontsize=9)
+    head = textwrap.fill(f"Latency; size and speed reference: {res['teacher']}", 90)
+    fig.suptitle(f"{head}\n{m['cpu']}, {m['cores']} cores, repeats {m['repeats']}, torch {m['torch']}", fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+# runtime -> (colour, marker area): areas shrink so that points of equal size and accuracy stay visible as rings
+RUNTIME_STYLE = {"PyTorch eager": ("#4c72b0", 170), "executorch": ("#dd8452", 115), "litert": ("#55a868", 70),
+                 "coreml": ("#8172b3", 35)}
+PRECISION_MARKERS = {"fp32": "o", "fp16": "D", "int8": "s"}
 
 
 def plot_size_accuracy(results: dict, path: Path) -> Path:
+    return _save(size_accuracy_figure(results), path)
+
+
+def size_accuracy_figure(results: dict):
+    """Zero-shot top-1 against size; runtime = colour, precision = marker, explained in one legend (no per-point
+    labels to collide). The accuracy teacher is a dashed line unless it is also the size reference."""
     plt = _plt()
     acc = results["accuracy"]
     sizes = _sizes(results)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for r in acc["results"]:
+    same_teacher = _reference_label(results) == acc["teacher"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    seen = set()
+    for r in sorted(acc["results"], key=lambda r: -RUNTIME_STYLE.get(r["runtime"], ("", 50))[1]):  # big first
+        top1 = 100 * r["zeroshot"]["top1"]
+        if r["kind"] == "teacher" and not same_teacher:
+            ax.axhline(top1, color="#c44e52", ls="--", lw=1, label=f"accuracy teacher ({_short(acc['teacher'])})")
+            continue
         size = sizes.get((r["kind"], r["runtime"], r["precision"]))
         if size is None:
             continue
-        ax.scatter(size / 2**20, 100 * r["zeroshot"]["top1"], s=60,
-                   color="#c44e52" if r["kind"] == "teacher" else "#4c72b0")
-        ax.annotate(f"{r['kind']} {r['runtime']} {r['precision']}", (size / 2**20, 100 * r["zeroshot"]["top1"]),
-                    textcoords="offset points", xytext=(5, 5), fontsize=8)
+        name = f"{r['kind']}: {r['runtime']} {r['precision']}"
+        color, area = RUNTIME_STYLE.get(r["runtime"], ("#937860", 50))
+        ax.scatter(size / 2**20, top1, s=area, edgecolors="black", linewidths=0.6,
+                   color="#c44e52" if r["kind"] == "teacher" else color,
+                   marker=PRECISION_MARKERS.get(r["precision"], "^"), label=None if name in seen else name)
+        seen.add(name)
     ax.set_xscale("log")
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.margins(x=0.25, y=0.15)
-    ax.set_xlabel("model size, both towers (MiB; fp32 = params x 4, exported = file sizes)")
+    ax.margins(x=0.2, y=0.2)
+    ax.grid(alpha=0.3)
+    ax.set_xlabel("size of both towers (MiB, log scale)")
     ax.set_ylabel("zero-shot top-1 (%)")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     n = acc["results"][0]["zeroshot"]["n"]
-    ax.set_title(f"Size vs accuracy (zero-shot on {'/'.join(Path(acc['zeroshot_dataset']).parts[-2:])}, n={n})\nteacher: {acc['teacher']}",
-                 fontsize=9)
+    ax.set_title(f"Size vs accuracy: zero-shot on {'/'.join(Path(acc['zeroshot_dataset']).parts[-2:])}, n={n}\n"
+                 "(eager fp32 size = parameters x 4 bytes; exported = file sizes)", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def _short(label: str, width: int = 40) -> str:
+    return label if len(label) <= width else "..." + label[-(width - 3):]
 
 
 def _sizes(results: dict) -> dict:
@@ -191,32 +236,20 @@ def to_markdown(report: dict) -> str:
 
 def summary_lines(report: dict) -> list[str]:
     r, out = report["results"], []
+    reference = _reference_label(r)
+    if reference:
+        out.append(f"size and speed reference: {reference}")
     if "params" in r:
-        ms = r["params"]["models"]
-        t = next((m for m in ms if m["role"] == "teacher"), None)
-        for m in (m for m in ms if m["role"] == "student"):
-            s = f"{m['label']}: {m['params']['total'] / 1e6:.2f}M parameters"
-            if t:
-                s += (f" ({100 * m['vs_teacher']['params_fraction']:.1f}% of the teacher's {t['params']['total'] / 1e6:.2f}M), "
-                      f"teacher/student MACs: image {m['vs_teacher']['image_macs_ratio']:.1f}x, "
-                      f"text {m['vs_teacher']['text_macs_ratio']:.1f}x")
-            out.append(s)
+        out += _params_summary(r["params"])
     if "latency" in r:
-        for g in r["latency"]["goals"]:
-            out.append(f"latency, {g['threads']} thread(s), {g['goal']}: {g['speedup']:.1f}x ({g['runtime']}; "
-                       f"goal >= {g['target']:g}x: {'met' if g['met'] else 'NOT met'})")
+        for g in r["latency"]["goals"]:  # the latency part's "teacher" is the reference here
+            goal = g["goal"].replace("the teacher", "the reference").replace("teacher", "reference")
+            out.append(f"latency vs the size and speed reference, {g['threads']} thread(s), {goal}: "
+                       f"{g['speedup']:.1f}x ({g['runtime']}; goal >= {g['target']:g}x: "
+                       f"{'met' if g['met'] else 'NOT met'})")
         out.append(machine_line(r["latency"]["machine"]))
     if "accuracy" in r:
-        a = r["accuracy"]
-        for row in a["results"]:
-            s = (f"accuracy {row['kind']} {row['runtime']} {row['precision']}: zero-shot top-1 "
-                 f"{100 * row['zeroshot']['top1']:.1f}% (n={row['zeroshot']['n']})")
-            if row.get("retrieval"):
-                s += f", text->image R@1 {100 * row['retrieval']['text_to_image']['R@1']:.1f}%"
-            if row.get("agreement"):
-                s += f", agreement with teacher {100 * row['agreement']['top1_agreement']:.1f}%"
-            out.append(s)
-        out.append(f"teacher: {a['teacher']}")
+        out += _accuracy_summary(r["accuracy"], reference)
     if "device" in r:
         d = r["device"]
         for row in d.get("results", []):
@@ -225,12 +258,51 @@ def summary_lines(report: dict) -> list[str]:
     return out
 
 
+def _reference_label(r: dict) -> str | None:
+    """The model the params and latency parts compared with (their ``teacher``), or None."""
+    return (r.get("params") or {}).get("teacher") or (r.get("latency") or {}).get("teacher")
+
+
+def _params_summary(res: dict) -> list[str]:
+    ref = next((m for m in res["models"] if m["role"] == "teacher"), None)
+    out = []
+    for m in (m for m in res["models"] if m["role"] == "student"):
+        s = f"{m['label']}: {m['params']['total'] / 1e6:.2f}M parameters"
+        if ref:
+            vs = m["vs_teacher"]
+            s += (f", {100 * vs['params_fraction']:.1f}% of the reference's {ref['params']['total'] / 1e6:.2f}M; "
+                  f"reference/student MACs: image {vs['image_macs_ratio']:.1f}x, text {vs['text_macs_ratio']:.1f}x")
+        out.append(s)
+    return out
+
+
+def _accuracy_summary(acc: dict, reference: str | None) -> list[str]:
+    teacher = acc["teacher"]
+    role = ("accuracy teacher" if reference in (None, teacher)
+            else "accuracy teacher (a proxy: accuracy and agreement only, not the size and speed reference)")
+    out = [f"{role}: {teacher}"]
+    for row in acc["results"]:
+        who = "the accuracy teacher" if row["kind"] == "teacher" else row["kind"]
+        s = (f"accuracy, {who} {row['runtime']} {row['precision']}: zero-shot top-1 "
+             f"{100 * row['zeroshot']['top1']:.1f}% (n={row['zeroshot']['n']})")
+        if row.get("retrieval"):
+            s += f", text->image R@1 {100 * row['retrieval']['text_to_image']['R@1']:.1f}%"
+        if row.get("agreement"):
+            s += f", top-1 agreement with the accuracy teacher {100 * row['agreement']['top1_agreement']:.1f}%"
+        out.append(s)
+    return out
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", default=DEFAULT_MODEL,
                    help="student checkpoint (.pt; needed for accuracy) or config name (default: %(default)s)")
     p.add_argument("--teacher", default=RANDOM_VIT_B_32,
-                   help="teacher: save_pretrained folder, hub name, or vit-b-32-random (default)")
+                   help="teacher for accuracy and agreement: save_pretrained folder, hub name, or vit-b-32-random "
+                        "(default; random weights: its accuracy is meaningless)")
+    p.add_argument("--reference", default=RANDOM_VIT_B_32,
+                   help="architecture that parameters, MACs and latency are compared with (weights do not matter: "
+                        "default vit-b-32-random, no download); '' for none")
     p.add_argument("--export", default=None, help="export folder (manifest.json) of the student")
     p.add_argument("--skip", default="", help=f"parts to skip, comma-separated: {', '.join(PARTS)}")
     p.add_argument("--runtimes", default=",".join(latency.RUNTIMES), help="latency runtimes (default: all)")

@@ -17,10 +17,15 @@ quantizer: ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``] -> ``to_edge_trans
   attention mask and softmax stay float: static quantisation would clip its -inf entries), plus a
   weight-only int8 token embedding (row-wise scales); ``xnnpack-int8-dynamic`` also fits the text tower.
 
+The LSRA text tower is lowered in its export-friendly form (``mobileclip.lite_transformer.export_friendly``:
+LayerNorm, convolutions, masks and EOT pooling in operators XNNPACK delegates; same outputs), so only the
+embedding lookup and the ids' int->float cast run outside XNNPACK.
+
 Verification runs the written ``.pte`` in ExecuTorch's Python runtime (``executorch.runtime``).
 """
 from __future__ import annotations
 
+import copy
 import enum
 from pathlib import Path
 
@@ -64,6 +69,16 @@ def delegation_summary(edge_program_manager) -> dict:
             "non_delegated_nodes": int(info.num_non_delegated_nodes),
             "delegated_fraction": round(info.num_delegated_nodes / total, 4) if total else 0.0,
             "non_delegated_ops": non}
+
+
+def delegable(module, tower):
+    """``module`` with an LSRA text tower swapped for its XNNPACK-friendly copy (other modules unchanged)."""
+    from mobileclip.lite_transformer import LiteTransformerText, export_friendly
+
+    if tower != "text" or not isinstance(getattr(module, "text", None), LiteTransformerText):
+        return module
+    friendly = export_friendly(module.text)
+    return copy.deepcopy(module, memo={id(module.text): friendly})  # the copy holds ``friendly`` as .text
 
 
 def _dynamic_quantizer():
@@ -153,6 +168,7 @@ class ExecuTorchBackend(Backend):
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
+        module = delegable(module, tower)
         with torch.no_grad():
             if quantization == "int8":
                 module = self._quantize(module, example, tower, recipe, calib)

@@ -1,13 +1,29 @@
-"""Drop two known-harmless third-party log lines that would bury our one-line errors.
+"""Drop known-harmless third-party log lines and warnings that would bury our one-line errors.
+
+Every command imports ``mobileclip`` first, whose ``__init__`` calls :func:`quiet_known_noise` -- the one
+place these are filtered. Each filter matches one exact message; everything else still shows.
+
+Logging:
 
 * torchao's CUDA-only kernels (``_C_mxfp8``, ``_C_cutlass_*``) cannot load with the CPU torch wheel;
   torchao logs a warning for each at import (transformers imports torchao). CPU paths are unaffected.
 * torchao registers Enums as pytree constants, which torch 2.13 now logs as deprecated.
-Only these exact messages are filtered; everything else from those loggers still shows.
+
+Warnings (``KNOWN_WARNINGS``):
+
+* ``isinstance(treespec, LeafSpec)`` (FutureWarning): torch 2.13 deprecates ``LeafSpec``; torch.export and
+  ExecuTorch still copy pytree specs built with it, and torch's own ``catch_warnings`` blocks reset the
+  once-per-location registry, so one export printed it dozens of times.
 """
 from __future__ import annotations
 
 import logging
+import warnings
+
+# (category, regular expression matched against the start of the message)
+KNOWN_WARNINGS = (
+    (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+)
 
 
 class _DropMessages(logging.Filter):
@@ -23,3 +39,5 @@ class _DropMessages(logging.Filter):
 def quiet_known_noise() -> None:
     logging.getLogger("torchao").addFilter(_DropMessages("Failed to load", "torchao/_C"))
     logging.getLogger("torch.utils._pytree").addFilter(_DropMessages("is an Enum subclass", "register_constant"))
+    for category, message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)

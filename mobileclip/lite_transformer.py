@@ -20,6 +20,7 @@ branches only look backwards. The tower pools at the EOT position like CLIP.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -44,12 +45,36 @@ class LightweightConv(nn.Module):
         k = self.kernel_size
         return (k - 1, 0) if self.causal else (k // 2, k - 1 - k // 2)
 
+    def kernel(self, training: bool | None = None) -> torch.Tensor:
+        """The depthwise kernel (C, 1, K): softmax over taps, DropConnect in training, shared per head."""
+        training = self.training if training is None else training
+        w = F.dropout(F.softmax(self.weight, dim=-1), self.weight_dropout, training)
+        return w.repeat_interleave(self.channels // self.heads, dim=0).unsqueeze(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, C)
-        w = F.softmax(self.weight, dim=-1)
-        w = F.dropout(w, self.weight_dropout, self.training)  # DropConnect on the kernel
-        w = w.repeat_interleave(self.channels // self.heads, dim=0).unsqueeze(1)  # (C, 1, K)
-        y = F.conv1d(F.pad(x.transpose(1, 2), self._padding()), w, groups=self.channels)
-        return y.transpose(1, 2) + self.bias
+        return _depthwise_conv(x, self.kernel(), self._padding(), self.bias)
+
+    def frozen(self) -> nn.Module:
+        """Inference copy with the normalised kernel precomputed (a constant depthwise conv)."""
+        return FrozenLightweightConv(self)
+
+
+def _depthwise_conv(x: torch.Tensor, kernel: torch.Tensor, padding: tuple[int, int], bias: torch.Tensor):
+    y = F.conv1d(F.pad(x.transpose(1, 2), padding), kernel, groups=x.shape[-1])
+    return y.transpose(1, 2) + bias
+
+
+class FrozenLightweightConv(nn.Module):
+    """:class:`LightweightConv` at inference: its kernel a constant buffer, so XNNPACK runs the conv."""
+
+    def __init__(self, conv: LightweightConv):
+        super().__init__()
+        with torch.no_grad():
+            self.register_buffer("weight", conv.kernel(training=False).detach().clone())
+        self.bias, self.padding = conv.bias, conv._padding()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _depthwise_conv(x, self.weight, self.padding, self.bias)
 
 
 class DynamicConv(LightweightConv):
@@ -72,9 +97,50 @@ class DynamicConv(LightweightConv):
         y = (windows * w.unsqueeze(3)).sum(-1).reshape(b, length, c)
         return y + self.bias
 
+    def frozen(self) -> nn.Module:
+        return SlicedDynamicConv(self)
+
+
+class SlicedDynamicConv(nn.Module):
+    """:class:`DynamicConv` at inference as K slice-multiply-adds (no stack or sum: XNNPACK has neither)."""
+
+    def __init__(self, conv: DynamicConv):
+        super().__init__()
+        self.kernel_proj, self.bias = conv.kernel_proj, conv.bias
+        self.kernel_size, self.heads, self.padding = conv.kernel_size, conv.heads, conv._padding()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, C)
+        b, length, c = x.shape
+        k, h = self.kernel_size, self.heads
+        w = F.softmax(self.kernel_proj(x).view(b, length, h, k), dim=-1)
+        xp = F.pad(x, (0, 0) + self.padding).view(b, length + k - 1, h, c // h)
+        y = xp[:, 0:length] * w[..., 0:1]
+        for j in range(1, k):
+            y = y + xp[:, j : j + length] * w[..., j : j + 1]
+        return y.reshape(b, length, c) + self.bias
+
+
+def _mean_last(x: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dim, keepdim, as a 4-D average over dims (2, 3): XNNPACK's global average pool."""
+    return x.reshape(-1, 1, x.shape[-1], 1).mean((2, 3), keepdim=True).reshape(*x.shape[:-1], 1)
+
+
+class DecomposedLayerNorm(nn.Module):
+    """An ``nn.LayerNorm`` over the last dim written with mean, subtract, rsqrt (all XNNPACK ops)."""
+
+    def __init__(self, norm: nn.LayerNorm):
+        super().__init__()
+        if len(norm.normalized_shape) != 1 or norm.weight is None or norm.bias is None:
+            raise ValueError("DecomposedLayerNorm supports an affine LayerNorm over the last dim only")
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xc = x - _mean_last(x)
+        return xc * torch.rsqrt(_mean_last(xc * xc) + self.eps) * self.weight + self.bias
+
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention written out (export-friendly), boolean mask of allowed keys."""
+    """Multi-head self-attention written out (export-friendly), additive mask (0 allowed, -inf not)."""
 
     def __init__(self, width: int, heads: int, dropout: float):
         super().__init__()
@@ -85,13 +151,20 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(width, width)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:  # mask: (B or 1, 1, L, L)
         b, length, c = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c // self.heads))
-        scores = scores.masked_fill(~allowed, float("-inf"))
+        h, d = self.heads, c // self.heads
+        qkv = self.qkv(x)
+
+        def heads(i):  # slice i of q|k|v -> (B*H, L, d); 3-D products need no broadcast (expand) op
+            return qkv[..., i * c : (i + 1) * c].reshape(b, length, h, d).permute(0, 2, 1, 3).reshape(b * h, length, d)
+
+        q, k, v = heads(0), heads(1), heads(2)
+        scores = torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(d))
+        scores = (scores.view(b, h, length, length) + mask).view(b * h, length, length)
         attn = F.dropout(scores.softmax(-1), self.dropout, self.training)
-        return self.out((attn @ v).transpose(1, 2).reshape(b, length, c))
+        out = torch.bmm(attn, v).view(b, h, length, d).permute(0, 2, 1, 3).reshape(b, length, c)
+        return self.out(out)
 
 
 class LSRABlock(nn.Module):
@@ -111,9 +184,9 @@ class LSRABlock(nn.Module):
         self.half = half
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
-        global_branch = self.attn(h[..., : self.half], allowed)
+        global_branch = self.attn(h[..., : self.half], mask)
         local = F.glu(self.conv_in(h[..., self.half :]), dim=-1) * keep  # zero padding before the conv
         local_branch = self.conv_out(self.conv(local))
         x = x + self.dropout(torch.cat([global_branch, local_branch], dim=-1))
@@ -143,6 +216,7 @@ class LiteTransformerText(nn.Module):
         self.ln_final = nn.LayerNorm(width)
         self.projection = nn.Linear(width, embed_dim, bias=False)
         self.register_buffer("causal_mask", torch.ones(context_length, context_length).tril().bool(), persistent=False)
+        self.delegate_friendly = False  # set by export_friendly()
         nn.init.normal_(self.token_embedding.weight, std=0.02)
         nn.init.normal_(self.positional_embedding, std=0.01)
         nn.init.normal_(self.projection.weight, std=width**-0.5)
@@ -156,18 +230,76 @@ class LiteTransformerText(nn.Module):
         length = ids.shape[1]
         if length > self.context_length:
             raise ValueError(f"text has {length} tokens, the model's context is {self.context_length}")
+        if self.delegate_friendly:
+            mask, keep, select = self._float_masks(ids)
+        else:
+            mask, keep, eot = self._index_masks(ids)
+        x = self.token_embedding(ids) + self.positional_embedding[:length]
+        for block in self.blocks:
+            x = block(x, mask, keep)
+        x = self.ln_final(x)
+        if self.delegate_friendly:
+            return torch.bmm(select, x).reshape(x.shape[0], x.shape[2])  # one-hot row selector
+        return x[torch.arange(x.shape[0], device=x.device), eot]
+
+    def _index_masks(self, ids: torch.Tensor):
+        """Additive attention mask (B, 1, L, L), keep (B, L, 1) and EOT index (B,), by index arithmetic."""
+        length = ids.shape[1]
         eot = self.eot_positions(ids)
         pos = torch.arange(length, device=ids.device)
         keep_bool = pos.unsqueeze(0) <= eot.unsqueeze(1)  # (B, L): text, not padding
         allowed = keep_bool.unsqueeze(1).unsqueeze(1)  # (B, 1, 1, L) keys
         if self.causal:
             allowed = allowed & self.causal_mask[:length, :length]
-        keep = keep_bool.unsqueeze(-1).to(self.positional_embedding.dtype)
-        x = self.token_embedding(ids) + self.positional_embedding[:length]
-        for block in self.blocks:
-            x = block(x, allowed, keep)
-        x = self.ln_final(x)
-        return x[torch.arange(x.shape[0], device=x.device), eot]
+        mask = torch.zeros(allowed.shape, dtype=self.positional_embedding.dtype, device=ids.device)
+        mask = mask.masked_fill(~allowed, float("-inf"))
+        return mask, keep_bool.unsqueeze(-1).to(self.positional_embedding.dtype), eot
+
+    def _float_masks(self, ids: torch.Tensor):
+        """The same masks from float arithmetic and constant matmuls (see :func:`export_friendly`);
+        the EOT index becomes a one-hot row selector (B, 1, L)."""
+        b, length = ids.shape
+        idf = ids.to(torch.float32).reshape(b, 1, length)  # ids < 2**24 are exact in fp32
+        is_eot = 1.0 - (idf - float(self.eot_token_id)).abs().clamp(max=1.0)
+        full = length == self.context_length  # (slicing a whole buffer would leave a non-constant alias)
+        before = self.strictly_before if full else self.strictly_before[:length, :length]  # [s, t] = 1: s < t
+        first = is_eot * (1.0 - is_eot @ before).clamp(min=0.0)  # the first EOT only; zeros if none
+        ones, first_position = (self.ones_column, self.first_position) if full else (
+            self.ones_column[:length], self.first_position[:, :length])
+        select = first + first_position * (1.0 - first @ ones)
+        keep = 1.0 - select @ before  # (B, 1, L): 1 up to the EOT, 0 after
+        mask = ((1.0 - keep) * torch.finfo(torch.float32).min).reshape(b, 1, 1, length)
+        if self.causal:
+            mask = mask + (self.causal_bias if full else self.causal_bias[:length, :length])
+        return mask, keep.reshape(b, length, 1), select
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projection(self.forward_features(ids)), dim=-1)
+        x = self.projection(self.forward_features(ids))
+        if self.delegate_friendly:  # F.normalize without pow/sum (XNNPACK has neither)
+            return x / torch.sqrt(_mean_last(x * x) * float(x.shape[-1])).clamp(min=1e-12)
+        return F.normalize(x, dim=-1)
+
+
+def export_friendly(text: LiteTransformerText) -> LiteTransformerText:
+    """An inference copy of ``text`` written in operators the ExecuTorch XNNPACK partitioner delegates.
+
+    Same outputs (to float rounding) for the same ids: LayerNorm decomposed (:class:`DecomposedLayerNorm`),
+    lightweight kernels precomputed (:class:`FrozenLightweightConv`), dynamic convolution as slice-multiply-adds
+    (:class:`SlicedDynamicConv`), masks and EOT pooling from float arithmetic on the ids and constant 0/1
+    matrices instead of ``argmax``/comparisons/indexing. Only the embedding lookup and the int->float cast of
+    the ids stay outside XNNPACK. ``text`` itself is not changed.
+    """
+    text = copy.deepcopy(text).eval()
+    for block in text.blocks:
+        block.norm1, block.norm2 = DecomposedLayerNorm(block.norm1), DecomposedLayerNorm(block.norm2)
+        block.conv = block.conv.frozen()
+    text.ln_final = DecomposedLayerNorm(text.ln_final)
+    n, kw = text.context_length, {"device": text.positional_embedding.device}
+    ones = torch.ones(n, n, **kw)
+    text.register_buffer("strictly_before", ones.triu(1), persistent=False)
+    text.register_buffer("ones_column", torch.ones(n, 1, **kw), persistent=False)
+    text.register_buffer("first_position", F.one_hot(torch.tensor([0], **kw), n).float(), persistent=False)
+    text.register_buffer("causal_bias", torch.zeros(n, n, **kw).masked_fill(ones.tril() == 0, float("-inf")),
+                         persistent=False)
+    text.delegate_friendly = True
+    return text

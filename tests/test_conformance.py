@@ -28,7 +28,7 @@ FP32_COSINE = 0.9999
 
 @pytest.fixture(scope="module")
 def exported(tiny_student, tmp_path_factory):
-    from export.common import Thresholds
+    from export.verify import Thresholds
 
     require("executorch")
     require("litert_torch")
@@ -66,7 +66,7 @@ def reference(exported, tiny_student):
     """Python's inputs (mobileclip's own preprocessing and tokenizer) and PyTorch's fp32 embeddings."""
     from PIL import Image
 
-    from export.common import wrap_towers
+    from export.towers import wrap_towers
     from mobileclip import get_tokenizer, image_transform, load_checkpoint
 
     _, manifest = exported

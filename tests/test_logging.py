@@ -1,0 +1,17 @@
+"""mobileclip._logging: the known third-party warning floods are filtered in one place, nothing else."""
+import warnings
+
+import mobileclip  # noqa: F401  (installs the filters)
+from mobileclip._logging import quiet_known_noise
+
+
+def test_known_flood_filtered_other_warnings_kept():
+    quiet_known_noise()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("default")  # what a user's session shows by default ...
+        quiet_known_noise()  # ... with our filters applied, as at import
+        for _ in range(3):
+            warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec) "
+                          "and treespec.is_leaf()` instead.", FutureWarning)
+        warnings.warn("some other deprecation", FutureWarning)
+    assert [str(w.message) for w in caught] == ["some other deprecation"]
