@@ -59,11 +59,14 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in release(version).split("."))
 
 
-def tflite_offset_buffers(path: Path) -> int:
-    """How many buffers of a ``.tflite`` file live after the flatbuffer (``Buffer.offset > 1``)."""
+def tflite_offset_buffers(path: Path) -> int | None:
+    """How many buffers of a ``.tflite`` file live after the flatbuffer (``Buffer.offset > 1``); None when the
+    file is not a TFLite flatbuffer (file identifier ``TFL3``)."""
     from ai_edge_litert import schema_py_generated as schema
 
     data = Path(path).read_bytes()
+    if data[4:8] != b"TFL3":
+        return None
     model = schema.Model.GetRootAsModel(data, 0)
     return sum(1 for i in range(model.BuffersLength()) if model.Buffers(i).Offset() > 1)
 
@@ -80,6 +83,8 @@ def min_runtime(backend: str, path: Path, info: dict | None = None) -> dict:
     """The oldest app-side runtime that may load the file at ``path`` (see the module docstring)."""
     if backend == "coreml":
         target = (info or {}).get("minimum_deployment_target")
+        if target is None:
+            return {"reason": "the backend recorded no minimum_deployment_target: unknown"}
         if target not in COREML_OS:
             raise ValueError(f"unknown Core ML deployment target {target!r}")
         ios, macos = COREML_OS[target]
@@ -90,10 +95,12 @@ def min_runtime(backend: str, path: Path, info: dict | None = None) -> dict:
                 "reason": "ExecuTorch runtimes read programs of the same or an older release"}
     verified = version_of("ai-edge-litert")
     offsets = tflite_offset_buffers(path)
-    why = (f"{offsets} weight buffers stored after the flatbuffer (Buffer.offset), which older runtimes reject"
+    why = ("not a TFLite flatbuffer: its features are unknown" if offsets is None else
+           f"{offsets} weight buffers stored after the flatbuffer (Buffer.offset), which older runtimes reject"
            if offsets else "no older runtime was run on this file")
     return {"android_artifact": ANDROID_ARTIFACTS[backend], "version": release(verified) if verified else "unknown",
-            "offset_buffers": offsets, "reason": f"verified with ai-edge-litert {verified}; {why}"}
+            **({"offset_buffers": offsets} if offsets is not None else {}),
+            "reason": f"verified with ai-edge-litert {verified}; {why}"}
 
 
 def entry_fields(backend: str, path: Path, info: dict | None = None) -> dict:

@@ -98,6 +98,15 @@ def test_coreml_min_runtime(target, ios, tmp_path):
     assert toolchain.toolchain("coreml", {"minimum_deployment_target": target})["minimum_deployment_target"] == target
     with pytest.raises(ValueError):
         toolchain.min_runtime("coreml", tmp_path, {"minimum_deployment_target": "iOS9"})
+    assert "unknown" in toolchain.min_runtime("coreml", tmp_path, {})["reason"]
+
+
+def test_tflite_min_runtime_reads_the_flatbuffer(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    fake = tmp_path / "m.tflite"
+    fake.write_bytes(b"stand-in model")
+    m = toolchain.min_runtime("tflite", fake)
+    assert "offset_buffers" not in m and "not a TFLite flatbuffer" in m["reason"]
 
 
 def test_release_and_version_tuple():

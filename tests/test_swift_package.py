@@ -40,8 +40,28 @@ def _swift() -> str:
 
 
 def test_swift_package_tests(tmp_path):
+    """All XCTests, and the Swift conformance buffers (ConformanceTests) equal Python's inputs."""
+    import json
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from mobileclip import get_tokenizer, image_transform
+    from test_conformance import CAPTIONS, PHOTO
+
     swift = _swift()
+    out = tmp_path / "conformance"
+    out.mkdir()
+    (out / "captions.txt").write_text("\n".join(CAPTIONS) + "\n", encoding="utf-8")
+    env = dict(os.environ, MOBILECLIP_CONFORMANCE_OUT=str(out))
     r = subprocess.run([swift, "test", "--package-path", str(PKG), "--scratch-path", str(tmp_path / "build")],
-                       capture_output=True, text=True, timeout=SWIFT_TEST_TIMEOUT)
+                       capture_output=True, text=True, timeout=SWIFT_TEST_TIMEOUT, env=env)
     assert r.returncode == 0, "swift test failed:\n" + r.stdout[-8000:] + r.stderr[-4000:]
     assert "error:" not in r.stderr
+    pre = json.loads((PKG.parents[1] / "golden" / "preprocess.json").read_text())["preprocess"]
+    with Image.open(PHOTO) as im:
+        want = image_transform(pre)(im).numpy().ravel()
+    np.testing.assert_allclose(np.fromfile(out / "pixels.f32", dtype="<f4"), want, atol=1e-5, rtol=0)
+    ids = get_tokenizer()(CAPTIONS).numpy().astype(np.int32).ravel()
+    np.testing.assert_array_equal(np.fromfile(out / "ids.i32", dtype="<i4"), ids)
