@@ -196,13 +196,18 @@ class UncertaintyBalancer(nn.Module):
     def weights(self) -> dict[str, float]:
         return {n: math.exp(-float(self.log_vars[i].detach())) for n, i in self._index.items()}
 
-    def forward(self, terms: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``terms`` -> (total, weighted terms). Unknown term names are an error (no silent drop)."""
+    def forward(self, terms: dict[str, torch.Tensor], detach_weights: bool = False
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``terms`` -> (total, weighted terms). Unknown term names are an error (no silent drop).
+
+        ``detach_weights``: same values, but no gradient reaches the balancer's parameters (feature-cached
+        accumulation computes it in one pass of N, see ``mobileclip.accumulate``)."""
+        log_vars = self.log_vars.detach() if detach_weights else self.log_vars
         total, weighted = 0.0, {}
         for name, value in terms.items():
             if name not in self._index:
                 raise KeyError(f"balancer has no weight for loss term {name!r}")
-            s = self.log_vars[self._index[name]]
+            s = log_vars[self._index[name]]
             w = torch.exp(-s) * value
             weighted[name] = w
             total = total + w + (s if self.mode == "uncertainty" else 0.0)

@@ -7,6 +7,7 @@ per-rank gradients are averaged (by hand with ``all_reduce / W`` for the single 
 gradient of the global loss. With ``local_loss`` each rank's loss value is its share of the rows, so the
 loss is averaged too; otherwise every rank holds the full global loss.
 """
+import datetime
 import os
 
 import pytest
@@ -72,7 +73,8 @@ def close(a, b, what):
 
 
 def _worker(rank, init_file):
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
+                            timeout=datetime.timedelta(seconds=90))  # a hung collective fails the test
     try:
         full = global_batch()
         local = [x[rank * N_LOCAL:(rank + 1) * N_LOCAL] for x in full]
