@@ -381,11 +381,12 @@ class TarShards(IterableDataset):
         """Raw webdataset samples (``__key__``, ``__url__``, one entry per extension) with their ``index``."""
         import webdataset as wds
 
-        positions: dict[str, int] = {}
+        url, keys = None, set()  # the shard being read and its keys so far (a resampled shard can come twice in a row)
         for sample in wds.tarfile_samples(self._shard_urls(), handler=self._unreadable):
-            url = sample["__url__"]
-            pos = positions[url] = positions.get(url, -1) + 1
-            yield self._number[url] * SHARD_STRIDE + pos, sample
+            if sample["__url__"] != url or sample["__key__"] in keys:
+                url, keys = sample["__url__"], set()
+            keys.add(sample["__key__"])
+            yield self._number[url] * SHARD_STRIDE + len(keys) - 1, sample
 
     def __iter__(self):
         import webdataset as wds
