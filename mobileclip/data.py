@@ -388,6 +388,13 @@ class TarShards(IterableDataset):
             keys.add(sample["__key__"])
             yield self._number[url] * SHARD_STRIDE + len(keys) - 1, sample
 
+    def shard_samples(self, s: int):
+        """``(index, raw sample)`` for every key group of shard ``s`` alone, readable or not (cache builders)."""
+        import webdataset as wds
+
+        for pos, sample in enumerate(wds.tarfile_samples([dict(url=str(self.shards[s]))], handler=self._unreadable)):
+            yield s * SHARD_STRIDE + pos, sample
+
     def __iter__(self):
         import webdataset as wds
 
