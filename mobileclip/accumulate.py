@@ -84,7 +84,8 @@ def buffers_restored(model: nn.Module | None):
 
 def accumulate_step(micro_batches: Iterable, encode: Callable[[object], Features],
                     forward: Callable[[object, Splice], tuple], backward: Callable[[torch.Tensor], None],
-                    model: nn.Module | None = None, no_sync: Callable[[], contextlib.AbstractContextManager] | None = None):
+                    model: nn.Module | None = None,
+                    no_sync: Callable[[], contextlib.AbstractContextManager] | None = None):
     """Run the two passes over ``micro_batches``; return the last pass's ``forward`` output.
 
     ``encode(mb)``: the features dict of one micro-batch (called under ``torch.no_grad``; the unwrapped model).

@@ -373,8 +373,8 @@ class TarShards(IterableDataset):
 
     def _unreadable(self, exn: Exception) -> bool:
         where = next((a for a in reversed(exn.args) if isinstance(a, str) and a in self._number), "a shard")
-        self.skip_counter.add(None, f"{where}: unreadable shard ({type(exn).__name__}: {exn.args[0] if exn.args else ''})"
-                                    f", rest of it skipped")
+        first = exn.args[0] if exn.args else ""
+        self.skip_counter.add(None, f"{where}: unreadable shard ({type(exn).__name__}: {first}), rest of it skipped")
         return True  # webdataset's handler protocol: go on with the next shard
 
     def samples(self):

@@ -10,7 +10,7 @@ samples, float16 teacher image embeddings for K augmentation variants and one te
 * ``meta``: JSON of what the sidecar was built from (teacher, seed, variants, crop scale, preprocessing, the
   shard's name and size); a reader or a rebuild with other settings is refused.
 
-Disk (and memory while a shard is read): ``(K + 1) * D * 2`` bytes per sample, e.g. 31.7 KiB for K = 30,
+Disk (and memory while a shard is read): ``(K + 1) * D * 2`` bytes per sample, e.g. 31 744 bytes (31 KiB) for K = 30,
 D = 512. A reader holds one shard's sidecar per DataLoader worker, so memory does not grow with the dataset.
 Building is resumable shard by shard (a valid sidecar is kept) and splits shards across ranks.
 
