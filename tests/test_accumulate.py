@@ -1,15 +1,13 @@
 """Feature-cached accumulation over N micro-batches == one step on the N-times larger batch (loss and every
 parameter's gradient), with every KD term, projecting KD heads, the learned logit scale and the learned
 loss balancer; plus the precision helper."""
-import datetime
-import os
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+
+from dist_helpers import spawn_gloo
 
 from mobileclip.accumulate import Splice, accumulate_step
 from mobileclip.distributed import GatherSpec
@@ -93,35 +91,29 @@ def test_accumulation_equals_the_larger_batch(n):
     assert not torch.allclose(bad.balancer.log_vars.grad, ref.balancer.log_vars.grad, rtol=1e-3)
 
 
-def _ddp_worker(rank, init_file, opts):
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2,
-                            timeout=datetime.timedelta(seconds=90))  # a hung collective fails the test
-    try:
-        full = batch()
-        ref = TinyKD()
-        total, _ = ref(full)
-        total.backward()
-        model = TinyKD(gather=GatherSpec.from_process_group(**opts))
-        ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-        local = tuple(x[rank * 4:(rank + 1) * 4] for x in full)
-        out = accumulate_step(micro(local, 2), model.features, ddp, lambda t: t.backward(), model=model,
-                              no_sync=ddp.no_sync)
-        value = out[0].detach().clone()
-        dist.all_reduce(value)  # fd terms (and all rows with local_loss) are this rank's share
-        value /= 2
-        assert torch.allclose(value, total, rtol=1e-5), (value, total)
-        want = dict(ref.named_parameters())
-        for k, p in model.named_parameters():
-            assert torch.allclose(p.grad, want[k].grad, rtol=1e-4, atol=1e-6), f"d/d{k}: {p.grad} != {want[k].grad}"
-    finally:
-        dist.destroy_process_group()
+def _ddp_worker(rank, opts):
+    full = batch()
+    ref = TinyKD()
+    total, _ = ref(full)
+    total.backward()
+    model = TinyKD(gather=GatherSpec.from_process_group(**opts))
+    ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    local = tuple(x[rank * 4:(rank + 1) * 4] for x in full)
+    out = accumulate_step(micro(local, 2), model.features, ddp, lambda t: t.backward(), model=model,
+                          no_sync=ddp.no_sync)
+    value = out[0].detach().clone()
+    dist.all_reduce(value)  # fd terms (and all rows with local_loss) are this rank's share
+    value /= 2
+    assert torch.allclose(value, total, rtol=1e-5), (value, total)
+    want = dict(ref.named_parameters())
+    for k, p in model.named_parameters():
+        assert torch.allclose(p.grad, want[k].grad, rtol=1e-4, atol=1e-6), f"d/d{k}: {p.grad} != {want[k].grad}"
 
 
 @pytest.mark.parametrize("opts", [{}, {"local_loss": True, "gather_with_grad": True}], ids=["default", "local_loss"])
 def test_accumulation_with_ddp_and_global_negatives(tmp_path, opts):
     """2 gloo ranks x 2 micro-batches of 2 (DDP no_sync until the last pass) == one process on all 8 samples."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    mp.spawn(_ddp_worker, args=(str(tmp_path / "init"), opts), nprocs=2, join=True)
+    spawn_gloo(_ddp_worker, 2, tmp_path, opts)
 
 
 def test_cache_pass_replays_dropout_and_leaves_batchnorm_stats_alone():

@@ -7,15 +7,13 @@ per-rank gradients are averaged (by hand with ``all_reduce / W`` for the single 
 gradient of the global loss. With ``local_loss`` each rank's loss value is its share of the rows, so the
 loss is averaged too; otherwise every rank holds the full global loss.
 """
-import datetime
-import os
-
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
+
+from dist_helpers import spawn_gloo
 
 from mobileclip.distributed import GatherSpec
 from mobileclip.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
@@ -72,52 +70,46 @@ def close(a, b, what):
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), f"{what}: {a} != {b}"
 
 
-def _worker(rank, init_file):
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD,
-                            timeout=datetime.timedelta(seconds=90))  # a hung collective fails the test
-    try:
-        full = global_batch()
-        local = [x[rank * N_LOCAL:(rank + 1) * N_LOCAL] for x in full]
-        ref = TinyKD(GatherSpec())
-        ref_terms = ref.terms(*full)
-        for mode, opts in MODES.items():
-            spec = GatherSpec.from_process_group(**opts)
-            assert spec.world_size == WORLD and spec.rank == rank
-            model = TinyKD(spec)
-            for name in TERMS:  # each term alone: value and gradient of every parameter
-                ref.zero_grad()
-                ref_terms = ref.terms(*full)
-                ref_terms[name].backward()
-                want = grads(ref)
-                model.zero_grad()
-                value = model.terms(*local)[name]
-                value.backward()
-                value = value.detach().clone()
-                if spec.local_loss or name.startswith("fd_"):  # this rank's share of the rows
-                    dist.all_reduce(value)
-                    value /= WORLD
-                close(value, ref_terms[name].detach(), f"{mode} {name} loss")
-                got = grads(model)
-                assert set(got) == set(want), f"{mode} {name}: gradients for {set(got) ^ set(want)}"
-                for k, gk in got.items():
-                    dist.all_reduce(gk)  # DDP's mean over ranks
-                    close(gk / WORLD, want[k], f"{mode} {name} d/d{k}")
-            # every term through the learned balancer, with a real DDP wrapper doing the averaging
+def _worker(rank):
+    full = global_batch()
+    local = [x[rank * N_LOCAL:(rank + 1) * N_LOCAL] for x in full]
+    ref = TinyKD(GatherSpec())
+    ref_terms = ref.terms(*full)
+    for mode, opts in MODES.items():
+        spec = GatherSpec.from_process_group(**opts)
+        assert spec.world_size == WORLD and spec.rank == rank
+        model = TinyKD(spec)
+        for name in TERMS:  # each term alone: value and gradient of every parameter
             ref.zero_grad()
-            ref(*full).backward()
+            ref_terms = ref.terms(*full)
+            ref_terms[name].backward()
             want = grads(ref)
-            ddp = nn.parallel.DistributedDataParallel(TinyKD(spec))
-            ddp(*local).backward()
-            got = grads(ddp.module)
-            for k in want:
-                close(got[k], want[k], f"{mode} balanced total d/d{k}")
-    finally:
-        dist.destroy_process_group()
+            model.zero_grad()
+            value = model.terms(*local)[name]
+            value.backward()
+            value = value.detach().clone()
+            if spec.local_loss or name.startswith("fd_"):  # this rank's share of the rows
+                dist.all_reduce(value)
+                value /= WORLD
+            close(value, ref_terms[name].detach(), f"{mode} {name} loss")
+            got = grads(model)
+            assert set(got) == set(want), f"{mode} {name}: gradients for {set(got) ^ set(want)}"
+            for k, gk in got.items():
+                dist.all_reduce(gk)  # DDP's mean over ranks
+                close(gk / WORLD, want[k], f"{mode} {name} d/d{k}")
+        # every term through the learned balancer, with a real DDP wrapper doing the averaging
+        ref.zero_grad()
+        ref(*full).backward()
+        want = grads(ref)
+        ddp = nn.parallel.DistributedDataParallel(TinyKD(spec))
+        ddp(*local).backward()
+        got = grads(ddp.module)
+        for k in want:
+            close(got[k], want[k], f"{mode} balanced total d/d{k}")
 
 
 def test_gathered_losses_match_one_process_on_the_global_batch(tmp_path):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    mp.spawn(_worker, args=(str(tmp_path / "init"),), nprocs=WORLD, join=True)
+    spawn_gloo(_worker, WORLD, tmp_path)
 
 
 def test_gather_spec_validation_and_single_process_identity():
