@@ -23,11 +23,12 @@ import argparse
 import csv
 import glob
 import io
+import itertools
 import logging
 import math
 import multiprocessing
 import os
-import re
+import random
 import shutil
 import tarfile
 import tempfile
@@ -301,46 +302,39 @@ class ClassFolder(Dataset):
 # tar shards
 # ----------------------------------------------------------------------------------------------------------
 def expand_shards(pattern) -> list[Path]:
-    """``a-{000..009}.tar`` brace ranges, ``{a,b}`` alternatives, globs, a folder, or a list of those."""
+    """``a-{000..009}.tar`` brace ranges, ``{a,b}`` alternatives (webdataset's brace expansion), globs, a
+    folder, or a list of those."""
+    import braceexpand
+
     if isinstance(pattern, (list, tuple)):
         return [p for item in pattern for p in expand_shards(item)]
     pattern = str(pattern)
     if os.path.isdir(pattern):
         return sorted(Path(pattern).glob("*.tar"))
-    m = re.search(r"\{([^{}]*)\}", pattern)
-    if m:
-        body, head, tail = m.group(1), pattern[: m.start()], pattern[m.end():]
-        r = re.fullmatch(r"(\d+)\.\.(\d+)", body)
-        if r:
-            a, b = r.groups()
-            width = len(a) if a.startswith("0") or len(a) == len(b) else 0
-            items = [str(i).zfill(width) for i in range(int(a), int(b) + 1)]
-        else:
-            items = body.split(",")
-        return [p for item in items for p in expand_shards(head + item + tail)]
-    if any(ch in pattern for ch in "*?["):
-        return sorted(Path(p) for p in glob.glob(pattern))
-    return [Path(pattern)]
-
-
-def _split_key(name: str):
-    """webdataset convention: key = path up to the first dot of the basename; the rest is the extension."""
-    d, base = os.path.split(name)
-    if "." not in base:
-        return None, None
-    stem, ext = base.split(".", 1)
-    return (f"{d}/{stem}" if d else stem), ext.lower()
+    out = []
+    for item in braceexpand.braceexpand(pattern):
+        out += sorted(Path(p) for p in glob.glob(item)) if any(ch in item for ch in "*?[") else [Path(item)]
+    return out
 
 
 class TarShards(IterableDataset):
-    """Stream ``(image, token_ids, index)`` from webdataset-style tar shards; shards are split across
-    DataLoader workers (and across DDP ranks with ``rank``/``world_size``). ``index`` is
-    ``shard_number * SHARD_STRIDE + position``. ``shuffle_shards`` reshuffles the shard order per epoch."""
+    """Stream ``(image, token_ids, index)`` from webdataset tar shards, read with ``webdataset``.
+
+    Shards are split across DDP ranks (``rank``/``world_size``, webdataset's ``split_by_node``) and then
+    DataLoader workers (``split_by_worker``). ``index`` is ``shard_number * SHARD_STRIDE + position``.
+    Every random choice is seeded from ``(seed, epoch, rank, worker)``, so an epoch's stream is a pure
+    function of them and a resumed run replays it to its position:
+
+    * ``shuffle_shards``: the shard order is reshuffled per epoch (before splitting);
+    * ``shuffle_buffer``: samples also pass through webdataset's shuffle buffer of that size (0: off);
+    * ``resample``: shards are drawn with replacement, endlessly (webdataset's ``ResampledShards``); each
+      rank/worker draws its own sequence, so no split is needed and an "epoch" never ends.
+    """
 
     IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 
     def __init__(self, pattern, transform, tokenizer, rank: int = 0, world_size: int = 1,
-                 shuffle_shards: bool = False, seed: int = 0):
+                 shuffle_shards: bool = False, seed: int = 0, shuffle_buffer: int = 0, resample: bool = False):
         self.shards = expand_shards(pattern)
         missing = [str(s) for s in self.shards if not s.is_file()]
         if not self.shards or missing:
@@ -348,7 +342,9 @@ class TarShards(IterableDataset):
         self.transform, self.tokenizer = transform, tokenizer
         self.rank, self.world_size = rank, world_size
         self.shuffle_shards, self.seed, self.epoch = shuffle_shards, seed, 0
+        self.shuffle_buffer, self.resample = shuffle_buffer, resample
         self.skip_counter = SkipCounter(None)
+        self._number = {str(path): i for i, path in enumerate(self.shards)}
 
     @property
     def skipped(self) -> int:
@@ -357,54 +353,67 @@ class TarShards(IterableDataset):
     def set_epoch(self, epoch: int):
         self.epoch = epoch
 
-    def _my_shards(self):
-        order = list(range(len(self.shards)))
-        if self.shuffle_shards:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(len(order), generator=g).tolist()
+    def _stream_seed(self) -> int:
         info = get_worker_info()
-        wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        parts, part = self.world_size * nw, self.rank * nw + wid
-        return [i for j, i in enumerate(order) if j % parts == part]
+        return ((self.seed * 1_000_003 + self.epoch) * 10_007 + self.rank) * 1_009 + (info.id if info else 0)
 
-    def samples(self, shard_number: int):
-        """Raw ``(key, image_bytes, caption)`` of one shard (``None`` for a missing half)."""
-        path = self.shards[shard_number]
-        groups: dict[str, dict] = {}
-        order: list[str] = []
-        try:
-            with tarfile.open(path) as tar:
-                for m in tar:
-                    if not m.isfile():
-                        continue
-                    key, ext = _split_key(m.name)
-                    if key is None:
-                        continue
-                    if key not in groups:
-                        groups[key] = {}
-                        order.append(key)
-                    if ext in self.IMAGE_EXTS or ext == "txt":
-                        groups[key][ext] = tar.extractfile(m).read()
-        except (tarfile.TarError, OSError, EOFError) as e:
-            self.skip_counter.add(None, f"{path}: unreadable shard ({type(e).__name__}: {e}), rest of it skipped")
-        for key in order:
-            g = groups[key]
-            img = next((g[e] for e in self.IMAGE_EXTS if e in g), None)
-            txt = g.get("txt")
-            yield key, img, (txt.decode("utf-8", errors="replace").strip() if txt is not None else None)
+    def _shard_urls(self):
+        """This rank's and worker's shards for the epoch, as webdataset ``{"url": ...}`` items."""
+        import webdataset as wds
+
+        urls = [str(p) for p in self.shards]
+        if self.resample:
+            return iter(wds.ResampledShards(urls, seed=self.seed, worker_seed=self._stream_seed, deterministic=True))
+        order = list(range(len(urls)))
+        if self.shuffle_shards:
+            order = torch.randperm(len(order), generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        mine = itertools.islice((dict(url=urls[i]) for i in order), self.rank, None, self.world_size)  # split_by_node
+        return wds.split_by_worker(mine)
+
+    def _unreadable(self, exn: Exception) -> bool:
+        where = next((a for a in reversed(exn.args) if isinstance(a, str) and a in self._number), "a shard")
+        first = exn.args[0] if exn.args else ""
+        self.skip_counter.add(None, f"{where}: unreadable shard ({type(exn).__name__}: {first}), rest of it skipped")
+        return True  # webdataset's handler protocol: go on with the next shard
+
+    def samples(self):
+        """Raw webdataset samples (``__key__``, ``__url__``, one entry per extension) with their ``index``."""
+        import webdataset as wds
+
+        url, keys = None, set()  # the shard being read and its keys so far (a resampled shard can come twice in a row)
+        for sample in wds.tarfile_samples(self._shard_urls(), handler=self._unreadable):
+            if sample["__url__"] != url or sample["__key__"] in keys:
+                url, keys = sample["__url__"], set()
+            keys.add(sample["__key__"])
+            yield self._number[url] * SHARD_STRIDE + len(keys) - 1, sample
+
+    def shard_samples(self, s: int):
+        """``(index, raw sample)`` for every key group of shard ``s`` alone, readable or not (cache builders)."""
+        import webdataset as wds
+
+        for pos, sample in enumerate(wds.tarfile_samples([dict(url=str(self.shards[s]))], handler=self._unreadable)):
+            yield s * SHARD_STRIDE + pos, sample
 
     def __iter__(self):
-        for s in self._my_shards():
-            for pos, (key, img, caption) in enumerate(self.samples(s)):
-                where = f"{self.shards[s].name}:{key}"
-                if img is None or caption is None:
-                    self.skip_counter.add(None, f"{where}: {'image' if img is None else 'caption'} missing")
-                    continue
-                image, reason = load_image(img, where)
-                if image is None:
-                    self.skip_counter.add(None, reason)
-                    continue
-                yield self.transform(image), _tokenize(self.tokenizer, caption), s * SHARD_STRIDE + pos
+        import webdataset as wds
+
+        stream = self.samples()
+        if self.shuffle_buffer > 0:
+            stream = wds.shuffle(self.shuffle_buffer, min(100, self.shuffle_buffer),
+                                 rng=random.Random(self._stream_seed()))(stream)
+        for index, sample in stream:
+            where = f"{Path(sample['__url__']).name}:{sample['__key__']}"
+            img = next((sample[e] for e in self.IMAGE_EXTS if e in sample), None)
+            txt = sample.get("txt")
+            if img is None or txt is None:
+                self.skip_counter.add(None, f"{where}: {'image' if img is None else 'caption'} missing")
+                continue
+            image, reason = load_image(img, where)
+            if image is None:
+                self.skip_counter.add(None, reason)
+                continue
+            caption = txt.decode("utf-8", errors="replace").strip()
+            yield self.transform(image), _tokenize(self.tokenizer, caption), index
 
 
 def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: str = "shard") -> list[Path]:

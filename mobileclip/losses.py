@@ -15,6 +15,11 @@ must first be mapped into the teacher's space with :class:`KDHeads` (identity wh
   similarity distributions, with a temperature, multiplied by T^2 (Hinton et al.).
 * :class:`AffinityMimicLoss` (optional) -- the same KL on *intra-modal* affinities (image-image,
   text-text), teaching the student the teacher's neighbourhood structure.
+
+The batch-coupled losses (all but feature distillation) take a :class:`~mobileclip.distributed.GatherSpec`:
+under DDP every rank's student and teacher embeddings are all-gathered so the negatives span the global
+batch (``local_loss``/``gather_with_grad`` as in open_clip; see ``mobileclip.distributed`` for the gradient
+semantics). The default is one process: nothing is gathered.
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .distributed import LOCAL, GatherSpec
 
 
 def _targets(n: int, device) -> torch.Tensor:
@@ -61,13 +68,25 @@ class KDHeads(nn.Module):
                 "text": {"weight": self.text.weight.detach().cpu().clone()}}
 
 
-class ClipLoss(nn.Module):
+class _Gathered(nn.Module):
+    """Base of the batch-coupled losses: ``gather`` says how other DDP ranks' samples join the batch."""
+
+    def __init__(self, gather: GatherSpec = LOCAL):
+        super().__init__()
+        self.gather = gather
+
+
+class ClipLoss(_Gathered):
     """Symmetric CLIP contrastive loss: mean of image->text and text->image cross-entropy."""
 
     def forward(self, image_embeds, text_embeds, logit_scale) -> dict:
-        logits = logit_scale * image_embeds @ text_embeds.T
-        t = _targets(logits.shape[0], logits.device)
-        return {"contrastive": (F.cross_entropy(logits, t) + F.cross_entropy(logits.T, t)) / 2}
+        g = self.gather
+        img_rows, img_all = g.split(image_embeds)
+        txt_rows, txt_all = g.split(text_embeds)
+        i2t = logit_scale * img_rows @ txt_all.T
+        t2i = logit_scale * txt_rows @ img_all.T if g.local_loss else i2t.T
+        t = _targets(i2t.shape[0], i2t.device) + g.offset(image_embeds.shape[0])
+        return {"contrastive": (F.cross_entropy(i2t, t) + F.cross_entropy(t2i, t)) / 2}
 
 
 class FeatureDistillLoss(nn.Module):
@@ -88,13 +107,16 @@ class FeatureDistillLoss(nn.Module):
         return {"fd_image": self._one(s_image, t_image), "fd_text": self._one(s_text, t_text)}
 
 
-class InteractiveContrastiveLoss(nn.Module):
+class InteractiveContrastiveLoss(_Gathered):
     """CLIP-KD interactive contrastive learning: the student's anchors against the teacher's other modality."""
 
     def forward(self, s_image, s_text, t_image, t_text, logit_scale) -> dict:
-        t = _targets(s_image.shape[0], s_image.device)
-        return {"icl_image": F.cross_entropy(logit_scale * s_image @ t_text.T, t),
-                "icl_text": F.cross_entropy(logit_scale * s_text @ t_image.T, t)}
+        g = self.gather
+        s_img_rows, s_txt_rows = g.anchors(s_image), g.anchors(s_text)
+        t_img_all, t_txt_all = g.gather(t_image), g.gather(t_text)
+        t = _targets(s_img_rows.shape[0], s_image.device) + g.offset(s_image.shape[0])
+        return {"icl_image": F.cross_entropy(logit_scale * s_img_rows @ t_txt_all.T, t),
+                "icl_text": F.cross_entropy(logit_scale * s_txt_rows @ t_img_all.T, t)}
 
 
 def _kl_rows(student_logits, teacher_logits, temperature: float):
@@ -105,37 +127,46 @@ def _kl_rows(student_logits, teacher_logits, temperature: float):
     return F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean") * T * T
 
 
-class ResponseDistillLoss(nn.Module):
+class ResponseDistillLoss(_Gathered):
     """KL between the teacher's and the student's image-text similarity distributions, both directions.
 
     Each side uses its own logit scale (CLIP logits), then both are divided by ``temperature``.
     """
 
-    def __init__(self, temperature: float = 1.0):
-        super().__init__()
+    def __init__(self, temperature: float = 1.0, gather: GatherSpec = LOCAL):
+        super().__init__(gather)
         if temperature <= 0:
             raise ValueError("temperature must be > 0")
         self.temperature = temperature
 
     def forward(self, s_image, s_text, s_scale, t_image, t_text, t_scale) -> dict:
-        s = s_scale * s_image @ s_text.T
-        t = t_scale * t_image @ t_text.T
-        return {"rd_i2t": _kl_rows(s, t, self.temperature), "rd_t2i": _kl_rows(s.T, t.T, self.temperature)}
+        g = self.gather
+        (si_rows, si_all), (st_rows, st_all) = g.split(s_image), g.split(s_text)
+        (ti_rows, ti_all), (tt_rows, tt_all) = g.split(t_image), g.split(t_text)
+        s, t = s_scale * si_rows @ st_all.T, t_scale * ti_rows @ tt_all.T
+        if g.local_loss:
+            s2, t2 = s_scale * st_rows @ si_all.T, t_scale * tt_rows @ ti_all.T
+        else:
+            s2, t2 = s.T, t.T
+        return {"rd_i2t": _kl_rows(s, t, self.temperature), "rd_t2i": _kl_rows(s2, t2, self.temperature)}
 
 
-class AffinityMimicLoss(nn.Module):
+class AffinityMimicLoss(_Gathered):
     """Intra-modal affinity mimicking: KL between image-image (text-text) similarity rows, diagonal masked."""
 
-    def __init__(self, temperature: float = 1.0):
-        super().__init__()
+    def __init__(self, temperature: float = 1.0, gather: GatherSpec = LOCAL):
+        super().__init__(gather)
         self.temperature = temperature
 
     def _one(self, s, t, s_scale, t_scale):
-        n = s.shape[0]
-        eye = torch.eye(n, dtype=torch.bool, device=s.device)
+        g = self.gather
+        (s_rows, s_all), (t_rows, t_all) = g.split(s), g.split(t)
+        rows = torch.arange(s_rows.shape[0], device=s.device)
+        self_pair = torch.zeros(s_rows.shape[0], s_all.shape[0], dtype=torch.bool, device=s.device)
+        self_pair[rows, rows + g.offset(s.shape[0])] = True
         big = -1e4  # masked self-similarity: both sides get the same (finite) value
-        ss = (s_scale * s @ s.T).masked_fill(eye, big)
-        tt = (t_scale * t @ t.T).masked_fill(eye, big)
+        ss = (s_scale * s_rows @ s_all.T).masked_fill(self_pair, big)
+        tt = (t_scale * t_rows @ t_all.T).masked_fill(self_pair, big)
         return _kl_rows(ss, tt, self.temperature)
 
     def forward(self, s_image, s_text, s_scale, t_image, t_text, t_scale) -> dict:
@@ -165,13 +196,18 @@ class UncertaintyBalancer(nn.Module):
     def weights(self) -> dict[str, float]:
         return {n: math.exp(-float(self.log_vars[i].detach())) for n, i in self._index.items()}
 
-    def forward(self, terms: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``terms`` -> (total, weighted terms). Unknown term names are an error (no silent drop)."""
+    def forward(self, terms: dict[str, torch.Tensor], detach_weights: bool = False
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``terms`` -> (total, weighted terms). Unknown term names are an error (no silent drop).
+
+        ``detach_weights``: same values, but no gradient reaches the balancer's parameters (feature-cached
+        accumulation computes it in one pass of N, see ``mobileclip.accumulate``)."""
+        log_vars = self.log_vars.detach() if detach_weights else self.log_vars
         total, weighted = 0.0, {}
         for name, value in terms.items():
             if name not in self._index:
                 raise KeyError(f"balancer has no weight for loss term {name!r}")
-            s = self.log_vars[self._index[name]]
+            s = log_vars[self._index[name]]
             w = torch.exp(-s) * value
             weighted[name] = w
             total = total + w + (s if self.mode == "uncertainty" else 0.0)
