@@ -527,6 +527,7 @@ def base_manifest(ckpt: Path, ckpt_sha: str, model, payload: dict) -> dict:
                       "vocab_size": tok.vocab_size, "context_length": tok.context_length,
                       "sot_token_id": tok.sot_token_id, "eot_token_id": tok.eot_token_id,
                       "pad_token_id": tok.pad_token_id, "lower_case": True},
+        **({"languages": payload["extra"]["languages"]} if payload.get("extra", {}).get("languages") else {}),
         "models": [],
     }
 
