@@ -219,15 +219,15 @@ def train_text(cfg: TextTrainConfig) -> dict:
         opt.step()
         done = step + 1
         if done % cfg.log_every == 0 or done == cfg.steps:
-            row = {"step": done, "lr": f"{_lr_at(cfg, step):.3g}", "loss": f"{float(total):.4f}",
-                   **{k: f"{float(v):.4f}" for k, v in terms.items()}, "logit_scale": f"{float(logit_scale.exp()):.2f}",
+            row = {"step": done, "lr": f"{_lr_at(cfg, step):.3g}", "loss": f"{total.item():.4f}",
+                   **{k: f"{v.item():.4f}" for k, v in terms.items()}, "logit_scale": f"{logit_scale.exp().item():.2f}",
                    "seconds": f"{time.time() - t0:.0f}"}
             _log(out, row, first=True)
             if not cfg.quiet:
                 print("  " + " ".join(f"{k}={v}" for k, v in row.items()), flush=True)
         if done % cfg.save_every == 0 and done < cfg.steps:
             _save_last(out, done, text, logit_scale, opt, gen, cfg)
-    final = {k: float(v) for k, v in terms.items()}
+    final = {k: v.item() for k, v in terms.items()}
     path = save_text_checkpoint(out / FINAL_NAME, text.eval(), model.config, float(logit_scale.exp()), teacher_meta,
                                 [cfg.source_lang, *langs],
                                 extra={"train_config": asdict(cfg), "rows": len(corpus), "final_terms": final})
