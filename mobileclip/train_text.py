@@ -104,7 +104,8 @@ def teacher_source_embeddings(teacher, fingerprint: str, texts: list[str], cache
     for i in range(0, len(texts), step):
         chunks.append(teacher.encode(texts[i:i + step]))
         if not quiet:
-            print(f"  teacher: {min(i + step, len(texts))}/{len(texts)} sentences, {time.time() - t0:.0f} s", flush=True)
+            done = min(i + step, len(texts))
+            print(f"  teacher: {done}/{len(texts)} sentences, {time.time() - t0:.0f} s", flush=True)
     embeds = torch.cat(chunks).to(torch.float32)
     atomic_torch_save({"key": key, "embeds": embeds}, cache)
     return embeds
@@ -128,13 +129,14 @@ def _student(cfg: TextTrainConfig, embed_dim: int):
     return model
 
 
-def _batch(ids: dict[str, torch.Tensor], langs: list[str], src: str, rows: torch.Tensor, gen) -> torch.Tensor:
+def _batch(ids: dict[str, torch.Tensor], langs: list[str], src: str, rows: torch.Tensor, gen,
+           eot: int) -> torch.Tensor:
     """Source ids of ``rows`` followed by one random translation of each row, trimmed to the longest text."""
     pick = torch.randint(len(langs), (len(rows),), generator=gen)
     trans = torch.stack([ids[langs[int(p)]][int(r)] for p, r in zip(pick, rows)])
     both = torch.cat([ids[src][rows], trans]).long()
-    eot = (both == 49407).to(torch.int32).argmax(-1)
-    return both[:, : int(eot.max()) + 1]
+    ends = (both == eot).to(torch.int32).argmax(-1)
+    return both[:, : int(ends.max()) + 1]
 
 
 def _save_last(out, step, text, logit_scale, opt, gen, cfg):
@@ -209,7 +211,7 @@ def train_text(cfg: TextTrainConfig) -> dict:
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step)
         rows = torch.randperm(n, generator=gen)[:b]
-        emb = text(_batch(ids, langs, cfg.source_lang, rows, gen))
+        emb = text(_batch(ids, langs, cfg.source_lang, rows, gen, text.eot_token_id))
         total, terms = loss_fn(emb[:b], emb[b:], t_src[rows], logit_scale.exp().clamp(max=100))
         if not torch.isfinite(total):
             raise MobileClipError(f"non-finite loss at step {step}; lower --lr")
