@@ -173,7 +173,8 @@ def tables(res: dict) -> str:
     text = (f"Translation retrieval xx -> en, Multi30k test_2016_flickr ({n} pairs; every English caption a "
             "candidate)\n\n")
     text += tabulate(rows, headers=["teacher", "lang", "student R@1 %", "student R@5 %", "teacher reads xx R@1 %",
-                                    "gain (points)", "en fidelity (cos)"], floatfmt=".1f", tablefmt="github")
+                                    "gain (points)", "en fidelity (cos)"],
+                     floatfmt=("", "", ".1f", ".1f", ".1f", ".1f", ".3f"), tablefmt="github")
     if "clip" in res:
         zs = res["clip"]["zeroshot"]
         ref = zs["top1"]["teacher text tower, en"]
