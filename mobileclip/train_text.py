@@ -230,7 +230,7 @@ def train_text(cfg: TextTrainConfig) -> dict:
         if done % cfg.save_every == 0 and done < cfg.steps:
             _save_last(out, done, text, logit_scale, opt, gen, cfg)
     final = {k: v.item() for k, v in terms.items()}
-    path = save_text_checkpoint(out / FINAL_NAME, text.eval(), model.config, float(logit_scale.exp()), teacher_meta,
+    path = save_text_checkpoint(out / FINAL_NAME, text.eval(), model.config, logit_scale.exp().item(), teacher_meta,
                                 [cfg.source_lang, *langs],
                                 extra={"train_config": asdict(cfg), "rows": len(corpus), "final_terms": final})
     (out / LAST_NAME).unlink(missing_ok=True)
