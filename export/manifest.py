@@ -102,6 +102,7 @@ def base_manifest(ckpt: Path, ckpt_sha: str, model, payload: dict) -> dict:
         "logit_scale": round(float(model.logit_scale.exp().item()), 6),
         "preprocess": preprocess_entry(model.preprocess_cfg),
         "tokenizer": tokenizer_entry(tok),
+        **({"languages": payload["extra"]["languages"]} if payload.get("extra", {}).get("languages") else {}),
         "models": [],
     }
 

@@ -88,6 +88,9 @@ CAPTIONS: list[tuple[str, str]] = [
     ("over_long_exact_76", " ".join(["dog"] * 75)),
     ("over_long_exact_77", " ".join(["dog"] * 76)),
     ("over_long_unicode", "🐶 " * 100),
+    ("multilingual_german", "Zwei Hunde spielen im Schnee, während ein Mädchen mit grüner Jacke zuschaut."),
+    ("multilingual_french", "Une femme âgée vend des légumes au marché, à côté d'un garçon qui mange une pêche."),
+    ("multilingual_czech", "Žena v červených šatech jede na kole přes most, za ní běží malý pes."),
 ]
 
 
