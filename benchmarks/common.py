@@ -11,7 +11,8 @@ import torch
 
 from mobileclip import (MobileClipError, RANDOM_VIT_B_32, create_model, list_models, load_checkpoint,
                         load_teacher)
-from mobileclip.fileio import atomic_write  # noqa: F401  (used by the benchmark commands)
+from mobileclip.fileio import atomic_write, dumps_json  # noqa: F401  (atomic_write: used by the benchmark commands)
+from mobileclip.validate import check_writable_file
 
 
 def cpu_model() -> str:
@@ -77,7 +78,8 @@ def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]
     """Write the JSON result and its Markdown rendering (each atomically); returns the written paths."""
     written = []
     if json_path:
-        written.append(atomic_write(json_path, json.dumps(result, indent=2, default=_jsonable) + "\n"))
+        written.append(atomic_write(json_path, dumps_json(result, what=str(json_path), indent=2,  # strict JSON
+                                                          default=_jsonable) + "\n"))
     if md_path:
         written.append(atomic_write(md_path, markdown if markdown.endswith("\n") else markdown + "\n"))
     return written
@@ -95,6 +97,7 @@ def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
     if out_dir:
         json_path = json_path or str(Path(out_dir) / f"{stem}.json")
         md_path = md_path or str(Path(out_dir) / f"{stem}.md")
+    check_writable_file(json_path, "--json"), check_writable_file(md_path, "--md")  # reliability hook
     return json_path, md_path
 
 

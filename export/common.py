@@ -33,7 +33,10 @@ from torch import nn
 import mobileclip
 from mobileclip import get_tokenizer, image_transform, load_checkpoint
 from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
-from mobileclip.fileio import atomic_write  # noqa: F401  (re-exported for the backends)
+from mobileclip.fileio import atomic_write, default_file_mode, dumps_json, remove_stale_temps  # noqa: F401  (re-exported)
+from mobileclip.finite import check_finite
+from mobileclip.runlock import run_lock
+from mobileclip.validate import check_existing_manifest, check_writable_dir, parse_towers
 
 TOWERS = ("image", "text")
 QUANTIZATIONS = {"none": "fp32", "int8": "int8"}
@@ -407,6 +410,7 @@ def tmp_path_for(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
+    os.chmod(tmp, default_file_mode())  # reliability hook: 0644-style, not mkstemp's 0600
     return Path(tmp)
 
 
@@ -437,7 +441,7 @@ def verify(backend: Backend, path: Path, tower: str, quantization: str, module: 
     outs = []
     for x in tqdm(inputs, desc=f"  verify {backend.name}/{tower}/{quantization}", leave=False, unit="input"):
         outs.append(torch.as_tensor(np.asarray(fn(x.unsqueeze(0))), dtype=torch.float32).reshape(1, -1))
-    got = torch.cat(outs)
+    got = check_finite(torch.cat(outs), f"{backend.name} {tower} tower ({quantization}) output")  # hook
     if got.shape != ref.shape:
         raise VerificationError(f"{backend.name} {tower} tower: output shape {tuple(got.shape)} != {tuple(ref.shape)}")
     cos = F.cosine_similarity(got, ref, dim=-1)
@@ -500,7 +504,7 @@ def read_manifest(out: Path) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise MobileClipError(f"{path} is not valid JSON ({e})") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:  # reliability hook: dict
         raise MobileClipError(f"{path} is not a {MANIFEST_FORMAT} manifest")
     return manifest
 
@@ -537,10 +541,8 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     path = manifest_path(out)
     models = []
     if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
+        check_existing_manifest(out)  # reliability hook: invalid JSON / not an object is an error, not replaced
+        old = json.loads(path.read_text())
         if old.get("source_checkpoint", {}).get("sha256") == base["source_checkpoint"]["sha256"]:
             models = old.get("models", [])
         elif old.get("models"):
@@ -550,7 +552,7 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     models.sort(key=lambda m: (m["backend"], TOWERS.index(m["tower"]), m["quantization"]))
     manifest = {**base, "models": models}
     validate_manifest(manifest)
-    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write(path, dumps_json(manifest, what=str(path), indent=2) + "\n")  # reliability hook: strict JSON
     return manifest
 
 
@@ -594,10 +596,8 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     thresholds = thresholds or Thresholds()
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    towers = list(towers)
-    for t in towers:
-        if t not in TOWERS:
-            raise ExportError(f"unknown tower {t!r}; use image, text or image,text")
+    towers = parse_towers(",".join(towers))  # reliability hook: unknown, repeated or no tower
+    check_writable_dir(out, "--out"), check_existing_manifest(out)  # reliability hook: before the work
     quantization = QUANTIZATIONS[quantize]
     backend.require()
     recipes = parse_recipes(recipe, backend, towers)
@@ -609,6 +609,7 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     step = _Steps(5)
     step(f"loading checkpoint {ckpt}")
     model, payload = load_checkpoint(ckpt, return_payload=True)
+    check_finite(model, f"checkpoint {ckpt}")  # reliability hook: NaN weights never reach an export
     model.eval()
     ckpt_sha = sha256_of(ckpt)
     size = int(model.preprocess_cfg.get("image_size", 224))
@@ -736,8 +737,11 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
     with cli_errors(prog.replace("python -m ", "")):
         if args.threads:
             torch.set_num_threads(args.threads)
-        return export_checkpoint(
-            backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
-            calibration=args.calibration, towers=[t.strip() for t in args.towers.split(",") if t.strip()],
-            thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement),
-            per_class=args.verify_per_class, n_calib=args.calib_images)
+        towers = parse_towers(args.towers)  # reliability hook: before the folder is taken
+        with run_lock(args.out, prog):  # reliability hook: one export run per --out folder
+            remove_stale_temps(args.out, ["manifest.json"])  # reliability hook: temp files of a killed run
+            return export_checkpoint(
+                backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
+                calibration=args.calibration, towers=towers,
+                thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement),
+                per_class=args.verify_per_class, n_calib=args.calib_images)

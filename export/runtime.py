@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mobileclip.errors import BackendMissingError, MobileClipError
+from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
+from mobileclip.validate import confined
 
 from .common import read_manifest, sha256_of
 
@@ -28,7 +29,7 @@ def list_exported(out_dir) -> list[dict]:
     """The manifest's model entries, each with ``path`` (absolute) added."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
-    return [{**m, "path": str((out_dir / m["file"]).resolve())} for m in manifest["models"]]
+    return [{**m, "path": str(confined(out_dir, m["file"]).resolve())} for m in manifest["models"]]  # hook
 
 
 def _runner(backend: str, path: Path, tower: str, num_threads: int | None):
@@ -126,9 +127,31 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
         raise MobileClipError(f"{out_dir}/manifest.json has no {backend} {quantization} models "
                               f"(has: {', '.join(have) or 'none'})")
     for t, e in entries.items():
-        path = out_dir / e["file"]
+        path = confined(out_dir, e["file"])  # reliability hook: no '..', absolute paths or symlinks out
         if not path.exists():
             raise MobileClipError(f"{path} listed in the manifest is missing")
         if check_hash and sha256_of(path) != e["sha256"]:
             raise MobileClipError(f"{path} does not match the manifest's sha256 (modified after export?)")
     return ExportedEncoder(out_dir, backend, quantization, manifest, entries, num_threads=num_threads)
+
+
+def main(argv=None) -> list[dict]:
+    """``python -m export.runtime OUT``: list the exported models of an export folder (this module is mostly a
+    library: ``load_exported`` runs them)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m export.runtime", description=main.__doc__)
+    p.add_argument("out", help="export folder (holds manifest.json)")
+    args = p.parse_args(argv)
+    with cli_errors("export.runtime"):
+        models = list_exported(args.out)
+        for m in models:
+            print(f"{m['backend']:<10} {m['tower']:<5} {m['quantization']:<5} {m['size_bytes'] / 2**20:8.2f} MiB  "
+                  f"{m['file']}")
+        if not models:
+            print(f"{args.out}: the manifest lists no models")
+    return models
+
+
+if __name__ == "__main__":
+    main()

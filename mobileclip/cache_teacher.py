@@ -26,6 +26,7 @@ import torch
 from . import get_tokenizer, load_teacher
 from .errors import MobileClipError, cli_errors
 from .fileio import atomic_torch_save
+from .validate import check_writable_file
 from .train import PairTransform, SeededView, TeacherCache, build_dataset, collate_count, trim_padding
 
 PROG = "python -m mobileclip.cache_teacher"
@@ -39,6 +40,7 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
 
     if variants < 1:
         raise MobileClipError("--variants must be >= 1")
+    check_writable_file(out, "--out")  # reliability hook: before the teacher runs
     if not Path(train_data).exists():
         raise MobileClipError(f"--train-data {train_data}: no such captions CSV or class folder")
     t = load_teacher(teacher, device=device)

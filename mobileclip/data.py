@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path
+from .fileio import atomic_path, dumps_json
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def read_caption_csv(csv_path) -> list[tuple[Path, str]]:
     if not csv_path.is_file():
         raise MobileClipError(f"caption CSV not found: {csv_path}")
     try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: Excel's BOM is not a header
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             if "image" not in fields or "caption" not in fields:
@@ -601,7 +601,7 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
                 "shape_colour": SHAPE_COLOUR,
                 "counts": counts, "files": {"train_captions": "captions.csv", "test_captions": "captions_test.csv",
                                             "train_classes": "classes/train", "test_classes": "classes/test"}}
-        (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2))
+        (tmp / "synthetic.json").write_text(dumps_json(meta, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

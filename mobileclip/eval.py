@@ -21,7 +21,6 @@ files. Unreadable images are skipped and counted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -35,8 +34,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from .data import ClassFolder, SkipCounter, collate_skip, load_image, read_caption_csv
 from .errors import CheckpointError, MobileClipError, cli_errors
-from .fileio import atomic_path, atomic_write
+from .fileio import atomic_path, atomic_write, dumps_json
+from .finite import check_finite
 from .templates import get_templates
+from .validate import check_writable_file, check_zero_shot_classes
 
 __all__ = ["agreement", "class_embeddings", "confusion_matrix", "encoder_label", "kd_heads_from_checkpoint",
            "load_encoder", "main", "parse_args", "plot_zero_shot", "retrieval", "zero_shot"]
@@ -59,6 +60,7 @@ def load_encoder(spec, device="cpu", return_payload: bool = False):
     if path.is_file() or path.suffix == ".pt":
         model, payload = load_checkpoint(path, return_payload=True)
         model.label = f"{model.config.get('name', 'student')} ({path.name})"
+        check_finite(model, f"checkpoint {path}")  # reliability hook: NaN weights are an error, not a score
         model.to(device).eval()
     else:
         model, payload = load_teacher(spec, device=device), None
@@ -151,7 +153,8 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
         if batch is None:
             continue
         images, idx = batch
-        embs.append(F.normalize(encoder.encode_image(images.to(device)).float().cpu(), dim=-1))
+        embs.append(F.normalize(check_finite(encoder.encode_image(images.to(device)).float().cpu(),  # hook
+                                             f"{encoder_label(encoder)} image embeddings"), dim=-1))
         kept.append(idx)
     if not embs:
         raise MobileClipError(f"no readable image among {len(ds)} files ({ds.skip_counter.examples[:1]})")
@@ -166,7 +169,8 @@ def encode_texts(encoder, texts, batch_size=256, progress=False, desc="texts") -
     out = []
     for i in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", disable=not progress, file=sys.stderr):
         ids = tokenizer(list(texts[i:i + batch_size])).to(device)
-        out.append(F.normalize(encoder.encode_text(ids).float().cpu(), dim=-1))
+        out.append(F.normalize(check_finite(encoder.encode_text(ids).float().cpu(),  # reliability hook
+                                            f"{encoder_label(encoder)} text embeddings"), dim=-1))
     return torch.cat(out)
 
 
@@ -212,6 +216,7 @@ class ZeroShotImages:
 
 def zero_shot_images(encoder, root, batch_size=64, limit=None, num_workers=0, progress=False) -> ZeroShotImages:
     ds = ClassFolder(root, transform=None, tokenizer=None)
+    check_zero_shot_classes(root, ds.classnames)  # reliability hook: one class = a meaningless 100 %
     pick = _subset(len(ds.samples), limit)
     paths = [ds.samples[i][0] for i in pick]
     emb, kept, counter = encode_image_files(encoder, paths, batch_size, num_workers, progress,
@@ -417,7 +422,7 @@ def resolve_template_set(name: str) -> list[str]:
 
 
 def _write_json(path, obj):
-    text = json.dumps(obj, indent=2)
+    text = dumps_json(obj, what=str(path), indent=2)  # strict JSON (no NaN)
     if path == "-":
         print(text)
         return
@@ -478,6 +483,7 @@ def evaluate(args) -> dict:
     if not sets:
         raise MobileClipError("--templates is empty")
     templates = {s: resolve_template_set(s) for s in sets}  # validate before any heavy work
+    check_writable_file(args.json, "--json"), check_writable_file(args.plot, "--plot")  # reliability hook
     for flag, path, kind in (("--zeroshot", args.zeroshot, "dir"), ("--retrieval", args.retrieval, "file")):
         if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
             raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")

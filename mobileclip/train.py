@@ -40,10 +40,13 @@ from torch import nn
 from . import create_model, get_tokenizer, load_teacher, save_checkpoint
 from ._torchvision import import_torchvision
 from .errors import MobileClipError, cli_errors
-from .fileio import atomic_torch_save
+from .fileio import atomic_torch_save, remove_stale_temps
 from .losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
                      ResponseDistillLoss, UncertaintyBalancer)
+from .resume import read_resume_payload
+from .runlock import run_lock
 from .transform import CLIP_MEAN, CLIP_STD
+from .validate import check_train_args
 
 PROG = "python -m mobileclip.train"
 FD_TERMS = ["fd_image", "fd_text"]
@@ -288,6 +291,13 @@ def collate_count(batch):
     return (torch.utils.data.default_collate(good) if good else None), dropped
 
 
+def collate_train(batch):
+    """:func:`collate_count` for training: a batch left with one readable sample is skipped as well
+    (BatchNorm in train mode cannot normalise a batch of one)."""
+    collated, dropped = collate_count(batch)
+    return (collated if collated is not None and len(collated[-1]) >= 2 else None), dropped
+
+
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
     """This rank's batches (positions into the training index list) for ``epoch``; drop-last, same count per rank."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)
@@ -526,6 +536,13 @@ def _hf_config_dict(cfg) -> dict:
 def train(args, dataset=None) -> dict:
     """Run training as configured by ``args`` (from :func:`parse_args`). ``dataset`` overrides --train-data
     with any map-style dataset whose items are ``(PIL image, token ids)`` or None."""
+    check_train_args(args)  # reliability hook: bad numbers/--out refused before any work
+    with run_lock(args.out, PROG, enabled=_dist_info()[0] == 0):  # reliability hook: one run per --out
+        remove_stale_temps(args.out, ("last.pt", "final.pt"))  # reliability hook: temp files of killed saves
+        return _train(args, dataset)
+
+
+def _train(args, dataset=None) -> dict:
     rank, local_rank, world = _dist_info()
     distributed = world > 1
     if args.threads > 0:
@@ -627,7 +644,9 @@ def train(args, dataset=None) -> dict:
         if not resume_path.is_file():
             resume_path = None
     if resume_path is not None:
-        payload = torch.load(resume_path, map_location="cpu", weights_only=True)
+        payload = read_resume_payload(resume_path, (student.clip if args.arch == "hf-clip" else student).state_dict(),
+                                      module.heads.state_dict() if module.heads is not None else None,
+                                      module.balancer.state_dict(), optimizer, HF_TRAIN_FORMAT)  # reliability hook
         ts = payload.get("extra", {}).get("train_state") if payload.get("format") != HF_TRAIN_FORMAT \
             else payload["train_state"]
         if not ts:
@@ -742,7 +761,7 @@ def train(args, dataset=None) -> dict:
             base.set_epoch(epoch)
             torch.manual_seed(item_seed(args.seed, variant, rank))
             loader = synced(iter(torch.utils.data.DataLoader(base, batch_size=args.batch_size, drop_last=True,
-                                                             num_workers=args.workers, collate_fn=collate_count)))
+                                                             num_workers=args.workers, collate_fn=collate_train)))
             for _ in range(batch_in_epoch):
                 next(loader, None)
         else:
@@ -750,8 +769,8 @@ def train(args, dataset=None) -> dict:
             batches = epoch_batches(len(indices), args.batch_size, args.seed, epoch, rank, world)
             batches = [[int(indices[j]) for j in b] for b in batches]
             loader = torch.utils.data.DataLoader(view, batch_sampler=batches[batch_in_epoch:],
-                                                 num_workers=args.workers, collate_fn=collate_count)
-        epoch_batches_seen = 0
+                                                 num_workers=args.workers, collate_fn=collate_train)
+        epoch_batches_seen, epoch_first_step = 0, step
         for batch, dropped in loader:
             epoch_batches_seen += 1
             t0 = time.perf_counter()
@@ -841,6 +860,9 @@ def train(args, dataset=None) -> dict:
         else:
             if streaming and epoch_batches_seen == 0 and batch_in_epoch == 0:
                 raise TrainError(f"{args.train_data}: the shards hold fewer than one batch of readable samples")
+            if step == epoch_first_step and epoch_batches_seen and batch_in_epoch == epoch_batches_seen:  # hook
+                raise TrainError(f"{args.train_data}: a whole epoch gave no training step (no batch of "
+                                 f"--batch-size {args.batch_size} held 2 readable images)")
             epoch += 1
             batch_in_epoch = 0
     if tqdm_bar is not None:
@@ -850,12 +872,12 @@ def train(args, dataset=None) -> dict:
         def student_images():
             if streaming:
                 torch.manual_seed(item_seed(args.seed, 0, rank))
-                it = torch.utils.data.DataLoader(base, batch_size=args.batch_size, collate_fn=collate_count)
+                it = torch.utils.data.DataLoader(base, batch_size=args.batch_size, collate_fn=collate_train)
             else:
                 view.variant = 0
                 b = epoch_batches(len(indices), args.batch_size, args.seed, 0, rank, world)
                 it = torch.utils.data.DataLoader(view, batch_sampler=[[int(indices[j]) for j in x] for x in b],
-                                                 collate_fn=collate_count, num_workers=args.workers)
+                                                 collate_fn=collate_train, num_workers=args.workers)
             for batch, _ in it:
                 if batch is not None:
                     yield batch[0][0] if isinstance(batch[0], (list, tuple)) else batch[0]
@@ -882,7 +904,8 @@ def train(args, dataset=None) -> dict:
             from .data import skip_report
 
             print(f"unreadable images: {skip_report(base)}", flush=True)
-        print(f"done: step {step}/{args.steps}, skipped {skipped_images} unreadable image(s), "
+        n_skipped = base.skipped if hasattr(base, "skipped") else skipped_images  # hook: same count as above
+        print(f"done: step {step}/{args.steps}, skipped {n_skipped} unreadable image(s), "
               f"{nonfinite} non-finite step(s), mean step {mean_step * 1e3:.1f} ms; checkpoint {out / 'last.pt'}"
               + (f", teacher dir {out / 'hf'}" if final and args.arch == "hf-clip" else ""), flush=True)
         if final and args.zeroshot:
