@@ -596,7 +596,7 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     thresholds = thresholds or Thresholds()
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    towers = parse_towers(",".join(towers))  # reliability hook: unknown, repeated or no tower
+    towers = parse_towers(",".join(towers), ExportError)  # reliability hook: unknown, repeated or no tower
     check_writable_dir(out, "--out"), check_existing_manifest(out)  # reliability hook: before the work
     quantization = QUANTIZATIONS[quantize]
     backend.require()
@@ -737,7 +737,7 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
     with cli_errors(prog.replace("python -m ", "")):
         if args.threads:
             torch.set_num_threads(args.threads)
-        towers = parse_towers(args.towers)  # reliability hook: before the folder is taken
+        towers = parse_towers(args.towers, ExportError)  # reliability hook: before the folder is taken
         with run_lock(args.out, prog):  # reliability hook: one export run per --out folder
             remove_stale_temps(args.out, ["manifest.json"])  # reliability hook: temp files of a killed run
             return export_checkpoint(

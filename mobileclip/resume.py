@@ -57,10 +57,12 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
         (extra.get("train_state") if isinstance(extra, dict) else None)
     if not isinstance(ts, dict) or not ts:
         raise CheckpointError(f"--resume {path}: holds no training state to resume from")
+    if set(ts) <= {"step", "args"}:
+        raise CheckpointError(f"--resume {path}: a weights-only checkpoint (no optimizer state, e.g. final.pt); "
+                              f"resume from last.pt, or start a new run from these weights with --init {path}")
     missing = [k for k in TRAIN_STATE_KEYS if k not in ts]
     if missing:
-        hint = " (a weights-only final.pt: start from it with --init instead)" if set(ts) <= {"step", "args"} else ""
-        raise CheckpointError(f"--resume {path}: training state lacks {', '.join(missing)}{hint}")
+        raise CheckpointError(f"--resume {path}: training state lacks {', '.join(missing)}")
     _check_state(path, "model weights", payload.get("state_dict"), model_state)
     if heads_state is not None or ts.get("heads") is not None:
         if heads_state is None or ts.get("heads") is None:

@@ -59,9 +59,10 @@ def _read_info(fd: int) -> dict:
 class RunLock:
     """The held lock on one folder; :meth:`release` removes the file and drops the lock."""
 
-    def __init__(self, folder: Path, fd: int, info: dict, took_over: dict | None):
+    def __init__(self, folder: Path, fd: int, info: dict, took_over: dict | None, created: list[Path] = ()):
         self.folder, self.fd, self.info, self.took_over = folder, fd, info, took_over
         self.path = folder / LOCK_NAME
+        self.created = list(created)  # folders this lock created (deepest first): removed again if left empty
 
     def release(self) -> None:
         if self.fd is None:
@@ -72,11 +73,20 @@ class RunLock:
         finally:
             os.close(self.fd)
             self.fd = None
+        for d in self.created:
+            try:
+                d.rmdir()
+            except OSError:
+                break  # not empty: the run wrote something there
 
 
 def acquire(folder: str | os.PathLike, command: str) -> RunLock:
     """Take ``folder`` for this process or raise :class:`FolderLockedError` (one line)."""
     folder = Path(folder)
+    created, p = [], folder.absolute()
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -123,7 +133,7 @@ def acquire(folder: str | os.PathLike, command: str) -> RunLock:
         if took_over:
             print(f"note: took over {path}: its owner ({_owner_text(previous)}) is no longer running",
                   file=sys.stderr, flush=True)
-        return RunLock(folder, fd, info, took_over)
+        return RunLock(folder, fd, info, took_over, created)
     raise FolderLockedError(f"output folder {folder}: could not take {path} (it keeps changing)")
 
 

@@ -17,16 +17,18 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def check_writable_dir(path, flag: str) -> Path:
-    """``path`` is (or can be created as) a folder this process can write into."""
+def check_writable_dir(path, flag: str, shown=None) -> Path:
+    """``path`` is (or can be created as) a folder this process can write into (``shown``: the path named in
+    the message, e.g. the file to be written in it)."""
     path = Path(path)
+    shown = shown or path
     if path.exists() and not path.is_dir():
-        raise MobileClipError(f"{flag} {path}: exists and is not a folder")
+        raise MobileClipError(f"{flag} {shown}: cannot be written ({path} is a file, not a folder)")
     base = _nearest_existing(path)
     if not base.is_dir():
-        raise MobileClipError(f"{flag} {path}: cannot be created ({base} is a file, not a folder)")
+        raise MobileClipError(f"{flag} {shown}: cannot be created ({base} is a file, not a folder)")
     if not os.access(base, os.W_OK | os.X_OK):
-        raise MobileClipError(f"{flag} {path}: not writable ({base} does not allow writing)")
+        raise MobileClipError(f"{flag} {shown}: not writable ({base} does not allow writing)")
     return path
 
 
@@ -39,20 +41,20 @@ def check_writable_file(path, flag: str) -> Path | None:
         raise MobileClipError(f"{flag} {path}: is a folder, expected a file path")
     if path.exists() and not os.access(path, os.W_OK):
         raise MobileClipError(f"{flag} {path}: exists and is not writable")
-    check_writable_dir(path.parent, flag)
+    check_writable_dir(path.parent, flag, shown=path)
     return path
 
 
-def parse_towers(spec: str) -> list[str]:
-    """``image,text`` -> ``["image", "text"]``; empty, unknown or repeated towers are an error."""
+def parse_towers(spec: str, error: type[MobileClipError] = MobileClipError) -> list[str]:
+    """``image,text`` -> ``["image", "text"]``; empty, unknown or repeated towers are an ``error``."""
     towers = [t.strip() for t in (spec or "").split(",") if t.strip()]
     if not towers:
-        raise MobileClipError("--towers is empty; use image, text or image,text")
+        raise error("--towers is empty; use image, text or image,text")
     for t in towers:
         if t not in TOWERS:
-            raise MobileClipError(f"--towers: unknown tower {t!r}; use image, text or image,text")
+            raise error(f"--towers: unknown tower {t!r}; use image, text or image,text")
     if len(set(towers)) != len(towers):
-        raise MobileClipError(f"--towers {spec!r} names a tower twice; use image, text or image,text")
+        raise error(f"--towers {spec!r} names a tower twice; use image, text or image,text")
     return towers
 
 
