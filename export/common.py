@@ -36,7 +36,7 @@ from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
 from mobileclip.fileio import atomic_write, default_file_mode, dumps_json, remove_stale_temps  # noqa: F401  (re-exported)
 from mobileclip.finite import check_finite
 from mobileclip.runlock import run_lock
-from mobileclip.validate import check_existing_manifest, check_writable_dir, parse_towers
+from mobileclip.validate import check_existing_manifest, check_manifest_models, check_writable_dir, parse_towers
 
 TOWERS = ("image", "text")
 QUANTIZATIONS = {"none": "fp32", "int8": "int8"}
@@ -506,7 +506,7 @@ def read_manifest(out: Path) -> dict:
         raise MobileClipError(f"{path} is not valid JSON ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:  # reliability hook: dict
         raise MobileClipError(f"{path} is not a {MANIFEST_FORMAT} manifest")
-    return manifest
+    return check_manifest_models(manifest, path)  # reliability hook: what readers index is there
 
 
 def preprocess_entry(pre: dict) -> dict:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from mobileclip.errors import BackendMissingError, MobileClipError, cli_errors
 from mobileclip.validate import confined
 
-from .common import read_manifest, sha256_of
+from .common import read_manifest, sha256_of, validate_manifest
 
 BACKENDS = ("executorch", "coreml", "tflite")
 
@@ -120,6 +120,7 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
     quantization = {"none": "fp32"}.get(quantization, quantization)
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
+    validate_manifest(manifest)  # reliability hook: everything the encoder reads is there (schema)
     entries = {m["tower"]: m for m in manifest["models"]
                if m["backend"] == backend and m["quantization"] == quantization and m["tower"] in towers}
     if not entries:

@@ -77,7 +77,7 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
         raise CheckpointError(f"--resume {path}: optimizer state does not match this run's parameters")
     for key in ("step", "epoch", "batch_in_epoch", "skipped_images", "nonfinite_steps"):
         if not isinstance(ts[key], int) or ts[key] < 0:
-            raise CheckpointError(f"--resume {path}: training state {key} = {ts[key]!r} is not a count")
+            raise CheckpointError(f"--resume {path}: training state {key} is not a count ({type(ts[key]).__name__})")
     if not isinstance(ts["rng"], list) or not ts["rng"] or not all(isinstance(r, dict) for r in ts["rng"]):
         raise CheckpointError(f"--resume {path}: training state has no random-number-generator state")
     return payload

@@ -130,7 +130,9 @@ def confined(folder, name: str, what: str = "manifest entry") -> Path:
     path = folder / rel
     root = folder.resolve()
     resolved = path.resolve()
-    if resolved != root and root not in resolved.parents:
+    if resolved == root:
+        raise MobileClipError(f"{folder}: {what} {name!r} names the folder itself, not a file in it")
+    if root not in resolved.parents:
         raise MobileClipError(f"{folder}: {what} {name!r} resolves outside the folder (a symlink?)")
     return path
 
@@ -140,3 +142,16 @@ def check_zero_shot_classes(root, classnames) -> None:
     if len(classnames) < 2:
         raise MobileClipError(f"{root}: zero-shot needs at least 2 class sub-folders, found {len(classnames)} "
                               f"({', '.join(classnames) or 'none'}); top-1 over one class is always 100 %")
+
+
+def check_manifest_models(manifest, path) -> dict:
+    """What every manifest reader indexes: an object whose ``models`` is a list of objects with string
+    ``backend``, ``tower``, ``quantization`` and ``file``."""
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, list):
+        raise MobileClipError(f"{path}: 'models' is missing or not a list")
+    for i, m in enumerate(models):
+        if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in
+                                              ("backend", "tower", "quantization", "file")):
+            raise MobileClipError(f"{path}: models[{i}] needs string backend, tower, quantization and file")
+    return manifest
