@@ -185,10 +185,8 @@ payload = st.one_of(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
-def test_checkpoint_payloads(obj):
+def test_checkpoint_payloads_load(obj):
     from mobileclip import load_checkpoint
-    from mobileclip.resume import read_resume_payload
-    from mobileclip.train import HF_TRAIN_FORMAT
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "x.pt"
@@ -197,6 +195,17 @@ def test_checkpoint_payloads(obj):
             load_checkpoint(p)
         except MobileClipError as e:
             assert "\n" not in str(e)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload)
+def test_checkpoint_payloads_resume(obj):
+    from mobileclip.resume import read_resume_payload
+    from mobileclip.train import HF_TRAIN_FORMAT
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "x.pt"
+        torch.save(obj, p)
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         try:
             read_resume_payload(p, {"w": torch.zeros(1)}, None, {"log_vars": torch.zeros(1)}, opt, HF_TRAIN_FORMAT)
