@@ -740,6 +740,8 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
         towers = parse_towers(args.towers, ExportError)  # reliability hook: before the folder is taken
         with run_lock(args.out, prog):  # reliability hook: one export run per --out folder
             remove_stale_temps(args.out, ["manifest.json"])  # reliability hook: temp files of a killed run
+            remove_stale_temps(Path(args.out) / backend.name, [f"{t}_{q}{backend.suffix}" for t in TOWERS
+                                                                for q in QUANTIZATIONS.values()])  # (same hook)
             return export_checkpoint(
                 backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
                 calibration=args.calibration, towers=towers,

@@ -254,6 +254,21 @@ def test_6_stale_temps_removed_at_start_and_failed_writes_leave_none(data, tmp_p
     assert list((tmp_path / "t").iterdir()) == []
 
 
+def test_6_export_removes_its_stale_temps(tmp_path, capsys):
+    from export import executorch
+
+    out = tmp_path / "exp"
+    (out / "executorch").mkdir(parents=True)
+    stale = [out / ".manifest.json.abcd_123.json", out / "executorch" / ".image_int8.pte.x1y2z3w4.pte"]
+    kept = [out / "manifest.json.bak", out / "executorch" / ".notes.pte.abcdefgh.pte"]
+    for p in stale + kept:
+        p.write_bytes(b"x")
+    with pytest.raises(SystemExit):  # the checkpoint is missing: clean-up happened first anyway
+        executorch.main([str(tmp_path / "missing.pt"), "--out", str(out)])
+    assert "not found" in one_line_error(capsys, "export.executorch")
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+
+
 def test_6_written_files_get_the_umask_mode(finished_run, tmp_path):
     old = os.umask(0o022)
     try:
