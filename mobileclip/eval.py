@@ -29,12 +29,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .cli import add_teacher, add_threads, set_threads
 from .data import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
 from .encoders import encoder_label, kd_heads_from_checkpoint, load_encoder, prepare_inputs
 from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path, atomic_write, dumps_json
+from .fileio import atomic_path, dumps_json, write_json
 from .finite import check_finite
 from .templates import get_templates
 from .validate import check_writable_file, check_zero_shot_classes
@@ -68,8 +69,6 @@ class _ImageFiles(Dataset):
 @torch.no_grad()
 def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=False, desc="images"):
     """Normalised embeddings of the readable files: ``(embeddings (M, D), kept positions (M,), skip_counter)``."""
-    from tqdm import tqdm
-
     transform, _, device = prepare_inputs(encoder)
     ds = _ImageFiles(paths, transform)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_count)
@@ -88,8 +87,6 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
 
 @torch.no_grad()
 def encode_texts(encoder, texts, batch_size=256, progress=False, desc="texts") -> torch.Tensor:
-    from tqdm import tqdm
-
     _, tokenizer, device = prepare_inputs(encoder)
     out = []
     for i in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", disable=not progress, file=sys.stderr):
@@ -368,11 +365,10 @@ def resolve_template_set(name: str) -> list[str]:
 
 
 def _write_json(path, obj):
-    text = dumps_json(obj, what=str(path), indent=2)  # strict JSON (no NaN)
     if path == "-":
-        print(text)
-        return
-    atomic_write(path, text + "\n")
+        print(dumps_json(obj, what="--json -", indent=2))  # strict JSON (no NaN), like write_json
+    else:
+        write_json(path, obj)
 
 
 def _fmt(x, digits=2):
