@@ -177,10 +177,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with cli_errors("benchmarks.accuracy"):
+        paths = default_paths(args.out, "accuracy", args.json, args.md)  # checked before the work
         result = run(args)
         md = to_markdown(result)
         print(md)
-        for path in write_outputs(result, md, *default_paths(args.out, "accuracy", args.json, args.md)):
+        for path in write_outputs(result, md, *paths):
             print(f"wrote {path}")
     return result
 

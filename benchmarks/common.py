@@ -1,7 +1,6 @@
 """Shared bits of the benchmark CLIs: machine description, model loading, atomic JSON/Markdown output."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 from datetime import datetime, timezone
@@ -11,7 +10,7 @@ import torch
 
 from mobileclip import (MobileClipError, RANDOM_VIT_B_32, create_model, list_models, load_checkpoint,
                         load_teacher)
-from mobileclip.fileio import atomic_write  # noqa: F401  (used by the benchmark commands)
+from mobileclip.fileio import atomic_write, dumps_json  # noqa: F401  (atomic_write: used by the benchmark commands)
 
 
 def cpu_model() -> str:
@@ -110,25 +109,11 @@ def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]
     """Write the JSON result and its Markdown rendering (each atomically); returns the written paths."""
     written = []
     if json_path:
-        written.append(atomic_write(json_path, json.dumps(result, indent=2, default=_jsonable) + "\n"))
+        written.append(atomic_write(json_path, dumps_json(result, what=str(json_path), indent=2,  # strict JSON
+                                                          default=_jsonable) + "\n"))
     if md_path:
         written.append(atomic_write(md_path, markdown if markdown.endswith("\n") else markdown + "\n"))
     return written
-
-
-def add_output_args(p, stem: str, extra: str = "") -> None:
-    """The ``--out`` / ``--json`` / ``--md`` options every benchmark command shares."""
-    p.add_argument("--out", default=None, help=f"folder for {stem}.json + {stem}.md{extra}")
-    p.add_argument("--json", default=None, help="JSON output path (overrides --out)")
-    p.add_argument("--md", default=None, help="Markdown output path (overrides --out)")
-
-
-def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
-    """``--out DIR`` gives DIR/stem.json + DIR/stem.md unless explicit paths are given."""
-    if out_dir:
-        json_path = json_path or str(Path(out_dir) / f"{stem}.json")
-        md_path = md_path or str(Path(out_dir) / f"{stem}.md")
-    return json_path, md_path
 
 
 def _jsonable(o):
@@ -139,5 +124,5 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_isa", "cpu_model", "default_paths", "load_student", "load_teacher_spec",
+__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_isa", "cpu_model", "load_student", "load_teacher_spec",
            "machine_info", "machine_line", "path_bytes", "split_list", "write_outputs"]

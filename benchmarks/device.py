@@ -32,11 +32,14 @@ from pathlib import Path
 from tabulate import tabulate
 
 from export.backends import ALIASES, backend_for_file, get_backend, runtime_name
-from export.manifest import manifest_path, read_manifest
+from export.manifest import confined, manifest_path, read_manifest
 from mobileclip import MobileClipError
+from mobileclip.cli import add_output_args, default_paths
 from mobileclip.errors import cli_errors
+from mobileclip.validate import parse_positive_ints
 
-from .common import add_output_args, default_paths, machine_info, split_list, write_outputs
+from . import remote_dir
+from .common import machine_info, split_list, write_outputs
 
 PROG = "python -m benchmarks.device"
 SENTINEL = "__RC__"
@@ -208,7 +211,7 @@ def plan_models(args) -> tuple[list[dict], list[dict]]:
         folder = manifest_path(args.export).parent
         for e in read_manifest(args.export).get("models", []):
             runtime = android_runtime(e["backend"])
-            item = {"file": str(folder / e["file"]), "tower": e["tower"],
+            item = {"file": str(confined(folder, e["file"])), "tower": e["tower"],  # inside the export folder
                     "quantization": e["quantization"], "backend": e["backend"], "runtime": runtime}
             if runtime is None:
                 skipped.append({**item, "reason": f"{e['backend']} models do not run on Android"})
@@ -253,9 +256,8 @@ def runner_command(runtime: str, binary: str, model: str, threads: int, repeats:
 
 def run(args, result: dict) -> dict:
     models, skipped = plan_models(args)
-    threads_list = [int(t) for t in split_list(args.threads)]
-    if not threads_list or min(threads_list) < 1:
-        raise MobileClipError("--threads: comma-separated positive integers")
+    threads_list = parse_positive_ints(args.threads, "--threads")
+    remote_dir.check_remote_base(args.remote_dir)
     result["skipped"] = skipped
     adb = Adb(args.adb, server_port=args.adb_server_port, timeout=args.timeout)
     serial = adb.select(args.serial)
@@ -265,11 +267,11 @@ def run(args, result: dict) -> dict:
     result["device"] = info
     print(f"device {serial}: {info['manufacturer']} {info['model']}, Android {info['android']} (SDK {info['sdk']}), "
           f"{info['abi']}")
-    remote = args.remote_dir.rstrip("/")
     logs = Path(args.out or ".cache/bench") / "device-logs"
     logs.mkdir(parents=True, exist_ok=True)
+    run_dir = remote_dir.prepare(adb, args.remote_dir)  # reliability hook: our own marked sub-folder
+    remote = run_dir.run
     try:
-        adb.shell(f"mkdir -p {shlex.quote(remote)}")
         binaries = {}
         for runtime in sorted({m["runtime"] for m in models}):
             local = getattr(args, f"{runtime}_runner")
@@ -302,7 +304,7 @@ def run(args, result: dict) -> dict:
     finally:
         if not args.keep_remote:
             try:
-                adb.shell(f"rm -rf {shlex.quote(remote)}", timeout=60, what="clean-up")
+                remote_dir.clean_up(adb, run_dir)  # reliability hook: only what this run created
             except DeviceError:
                 pass  # device gone: nothing left to clean; the original error is what matters
     result["complete"] = True
@@ -346,7 +348,9 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=50, help="timed runs per model and thread count (default: 50)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs (LiteRT only; default: 5)")
     p.add_argument("--timeout", type=float, default=300, help="seconds per adb command (default: 300)")
-    p.add_argument("--remote-dir", default="/data/local/tmp/mobileclip-bench", help="working folder on the phone")
+    p.add_argument("--remote-dir", default="/data/local/tmp/mobileclip-bench",
+                   help="working folder on the phone, owned by the harness: created (and marked) if absent, refused "
+                        "if it exists unmarked; each run works in its own sub-folder and removes only that")
     p.add_argument("--keep-remote", action="store_true", help="leave the pushed files on the phone")
     add_output_args(p, "device", " and device-logs/")
     return p.parse_args(argv)

@@ -17,7 +17,6 @@ Outputs go to ``--out`` (default ``.cache/kd_ablation``): ``teacher/hf`` (proxy 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -30,6 +29,7 @@ import torch
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
 from mobileclip.cli import add_model, add_threads, set_threads
 from mobileclip.errors import cli_errors
+from mobileclip.fileio import write_json
 
 PROG = "python -m benchmarks.kd_ablation"
 
@@ -128,7 +128,7 @@ def run_ablation(args) -> dict:
     summary = {"results": results, "kd_minus_nokd_top1": gain, "args": vars(args), "timings_s": timings,
                "machine": machine, "command": f"{PROG} " + " ".join(sys.argv[1:])}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "results.json", summary)
     _plot(results, out / "results.png")
     print(f"wrote {out / 'results.json'} and {out / 'results.png'}")
     return summary
@@ -185,7 +185,7 @@ def run_cache_speed(args) -> dict:
           f"({len(open(csv_path).readlines()) - 1} samples, 1 augmentation variant)")
     res = {"online_ms": online["mean_step_time_s"] * 1e3, "cached_ms": cached["mean_step_time_s"] * 1e3,
            "speedup": ratio, "cache_build_s": cache_build, "batch": args.speed_batch, "machine": machine}
-    (out / "cache_speed.json").write_text(json.dumps(res, indent=2))
+    write_json(out / "cache_speed.json", res)
     return res
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from export.backends import runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError
 from mobileclip.errors import cli_errors
+from mobileclip.validate import check_writable_dir
 
 from . import accuracy, latency, params
 from .common import RANDOM_VIT_B_32, atomic_write, machine_line, write_outputs
@@ -30,7 +31,7 @@ PARTS = ("params", "latency", "accuracy")
 
 
 def run(args) -> dict:
-    out = Path(args.out)
+    out = check_writable_dir(args.out, "--out")  # reliability hook: before the work
     out.mkdir(parents=True, exist_ok=True)
     skip = set(p.strip() for p in (args.skip or "").split(",") if p.strip())
     bad = skip - set(PARTS)

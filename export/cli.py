@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
 from mobileclip.errors import cli_errors
+from mobileclip.fileio import remove_stale_temps
+from mobileclip.runlock import run_lock
 
 from .backends import Backend
-from .manifest import QUANTIZATIONS
-from .pipeline import export_checkpoint
+from .manifest import QUANTIZATIONS, TOWERS
+from .pipeline import export_checkpoint, parse_towers
 from .verify import Thresholds
 
 
@@ -45,6 +48,12 @@ def build_parser(backend: Backend, prog: str, doc: str) -> argparse.ArgumentPars
     return p
 
 
+def _remove_stale_temps(backend: Backend, out: Path) -> None:
+    """Temp files a killed run of this backend left: of the manifest and of this backend's model files."""
+    remove_stale_temps(out, ["manifest.json"])
+    remove_stale_temps(out / backend.name, [f"{t}_{q}{backend.suffix}" for t in TOWERS for q in QUANTIZATIONS.values()])
+
+
 def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
     import warnings
 
@@ -54,8 +63,11 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
     with cli_errors(prog.replace("python -m ", "")):
         if args.threads:
             torch.set_num_threads(args.threads)
-        return export_checkpoint(
-            backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
-            calibration=args.calibration, towers=[t.strip() for t in args.towers.split(",") if t.strip()],
-            thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement),
-            per_class=args.verify_per_class, n_calib=args.calib_images)
+        towers = parse_towers(args.towers)  # before the folder is taken
+        with run_lock(args.out, prog):  # one export run per --out folder
+            _remove_stale_temps(backend, Path(args.out))
+            return export_checkpoint(
+                backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,
+                calibration=args.calibration, towers=towers,
+                thresholds=Thresholds(args.fp32_cosine, args.fp16_cosine, args.int8_cosine, args.int8_agreement),
+                per_class=args.verify_per_class, n_calib=args.calib_images)

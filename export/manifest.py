@@ -14,7 +14,7 @@ from pathlib import Path
 import mobileclip
 from mobileclip import get_tokenizer
 from mobileclip.errors import MobileClipError
-from mobileclip.fileio import atomic_write
+from mobileclip.fileio import atomic_write, dumps_json
 
 from .errors import ExportError
 from . import toolchain
@@ -48,17 +48,65 @@ def validate_manifest(manifest: dict) -> None:
         raise ExportError(f"manifest does not match {schema_path().name} at {where}: {e.message}") from None
 
 
+def _load_json(path: Path, hint: str = ""):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise MobileClipError(f"{path} is not valid JSON ({e}){hint}") from None
+
+
 def read_manifest(out: Path) -> dict:
     path = manifest_path(out)
     if not path.is_file():
         raise MobileClipError(f"no export manifest at {path}; run python -m export.<backend> CKPT --out {out}")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise MobileClipError(f"{path} is not valid JSON ({e})") from None
-    if manifest.get("format") != MANIFEST_FORMAT:
+    manifest = _load_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise MobileClipError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    return check_manifest_models(manifest, path)
+
+
+def check_manifest_models(manifest, path) -> dict:
+    """What every manifest reader indexes: an object whose ``models`` is a list of objects with string
+    ``backend``, ``tower``, ``quantization`` and ``file``."""
+    models = manifest.get("models") if isinstance(manifest, dict) else None
+    if not isinstance(models, list):
+        raise MobileClipError(f"{path}: 'models' is missing or not a list")
+    for i, m in enumerate(models):
+        if not isinstance(m, dict) or not all(isinstance(m.get(k), str) for k in
+                                              ("backend", "tower", "quantization", "file")):
+            raise MobileClipError(f"{path}: models[{i}] needs string backend, tower, quantization and file")
     return manifest
+
+
+def check_existing_manifest(out) -> None:
+    """An export folder's manifest.json, if present, must be a JSON object: it is merged, never silently
+    replaced (move it away to start afresh)."""
+    path = manifest_path(out)
+    if not path.exists():
+        return
+    manifest = _load_json(path, "; fix or remove it, it is not overwritten")
+    if not isinstance(manifest, dict):
+        raise MobileClipError(f"{path} exists but is not a JSON object (found {type(manifest).__name__}); "
+                              f"fix or remove it, it is not overwritten")
+
+
+def confined(folder, name: str, what: str = "manifest entry") -> Path:
+    """``folder/name`` for a relative ``name`` that stays inside ``folder`` (no ``..``, no absolute path, no
+    symlink leading out); anything else is an error that does not echo the target's contents."""
+    folder = Path(folder)
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise MobileClipError(f"{folder}: {what} has no usable file name")
+    rel = Path(name)
+    if rel.is_absolute() or name.startswith(("/", "\\")) or ".." in rel.parts:
+        raise MobileClipError(f"{folder}: {what} {name!r} points outside the folder (absolute or '..' path)")
+    path = folder / rel
+    root = folder.resolve()
+    resolved = path.resolve()
+    if resolved == root:
+        raise MobileClipError(f"{folder}: {what} {name!r} names the folder itself, not a file in it")
+    if root not in resolved.parents:
+        raise MobileClipError(f"{folder}: {what} {name!r} resolves outside the folder (a symlink?)")
+    return path
 
 
 def quantization_name(quantize: str) -> str:
@@ -113,10 +161,8 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     path = manifest_path(out)
     models = []
     if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
+        check_existing_manifest(out)  # invalid JSON or not an object: an error, never silently replaced
+        old = json.loads(path.read_text(encoding="utf-8"))
         if old.get("source_checkpoint", {}).get("sha256") == base["source_checkpoint"]["sha256"]:
             models = old.get("models", [])
         elif old.get("models"):
@@ -126,7 +172,7 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     models.sort(key=lambda m: (m["backend"], TOWERS.index(m["tower"]), m["quantization"]))
     manifest = {**base, "models": models}
     validate_manifest(manifest)
-    atomic_write(path, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write(path, dumps_json(manifest, what=str(path), indent=2) + "\n")  # strict JSON (no NaN)
     return manifest
 
 

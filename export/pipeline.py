@@ -15,13 +15,15 @@ from torch import nn
 
 from mobileclip import load_checkpoint
 from mobileclip.errors import MobileClipError
+from mobileclip.finite import check_finite
+from mobileclip.validate import check_writable_dir
 
 from .backends import Backend, Lowered
 from .calibration import load_eval_data
 from .errors import ExportError, VerificationError
 from .files import sha256_of, size_of
-from .manifest import (QUANTIZATIONS, TOWERS, base_manifest, export_tokenizer, manifest_path, merge_manifest,
-                       model_entry)
+from .manifest import (QUANTIZATIONS, TOWERS, base_manifest, check_existing_manifest, export_tokenizer, manifest_path,
+                       merge_manifest, model_entry)
 from .towers import example_input, io_spec, wrap_towers
 from .verify import Thresholds, reference_embeddings, verification_table, verify
 
@@ -45,14 +47,24 @@ def parse_recipes(spec: str | None, backend: Backend, towers: list[str]) -> dict
     return out
 
 
+def parse_towers(spec: str) -> list[str]:
+    """``--towers image,text`` -> ``["image", "text"]``; empty, unknown or repeated towers are an error."""
+    towers = [t.strip() for t in (spec or "").split(",") if t.strip()]
+    if not towers:
+        raise ExportError("--towers is empty; use image, text or image,text")
+    for t in towers:
+        if t not in TOWERS:
+            raise ExportError(f"--towers: unknown tower {t!r}; use image, text or image,text")
+    if len(set(towers)) != len(towers):
+        raise ExportError(f"--towers {spec!r} names a tower twice; use image, text or image,text")
+    return towers
+
+
 def check_options(backend: Backend, quantize: str, recipe: str | None, towers) -> tuple[list, str, dict]:
     """``(towers, quantization, recipe per tower)`` for the options, checked before any work starts."""
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    towers = list(towers)
-    for t in towers:
-        if t not in TOWERS:
-            raise ExportError(f"unknown tower {t!r}; use image, text or image,text")
+    towers = parse_towers(",".join(towers))
     quantization = QUANTIZATIONS[quantize]
     backend.require()
     recipes = parse_recipes(recipe, backend, towers)
@@ -73,10 +85,12 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     thresholds = thresholds or Thresholds()
     towers, quantization, recipes = check_options(backend, quantize, recipe, towers)
     ckpt, out = Path(ckpt), Path(out)
+    check_writable_dir(out, "--out"), check_existing_manifest(out)  # before the work, not after it
 
     step = _Steps(5)
     step(f"loading checkpoint {ckpt}")
     model, payload = load_checkpoint(ckpt, return_payload=True)
+    check_finite(model, f"checkpoint {ckpt}")  # NaN weights never reach an export
     model.eval()
     ckpt_sha = sha256_of(ckpt)
     size = int(model.preprocess_cfg.get("image_size", 224))

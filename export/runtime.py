@@ -17,18 +17,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mobileclip.errors import MobileClipError
+from mobileclip.errors import MobileClipError, cli_errors
 
 from .backends import backend_name, get_backend
 from .files import sha256_of
-from .manifest import preprocess_cfg, quantization_name, read_manifest
+from .manifest import confined, preprocess_cfg, quantization_name, read_manifest, validate_manifest
 
 
 def list_exported(out_dir) -> list[dict]:
     """The manifest's model entries, each with ``path`` (absolute) added."""
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
-    return [{**m, "path": str((out_dir / m["file"]).resolve())} for m in manifest["models"]]
+    return [{**m, "path": str(confined(out_dir, m["file"]).resolve())} for m in manifest["models"]]
 
 
 class ExportedEncoder:
@@ -45,7 +45,7 @@ class ExportedEncoder:
         self.label = f"{manifest['source_checkpoint']['model_name']} ({backend} {quantization})"
         self.context_length = manifest["tokenizer"]["context_length"]
         runtime = get_backend(backend)
-        self._runners = {t: runtime.load(self.out_dir / e["file"], t, num_threads) for t, e in entries.items()}
+        self._runners = {t: runtime.load(confined(self.out_dir, e["file"]), t, num_threads) for t, e in entries.items()}
 
     @property
     def towers(self) -> list[str]:
@@ -90,6 +90,7 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
     quantization = quantization_name(quantization)
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
+    validate_manifest(manifest)  # everything the encoder reads is there (the schema)
     entries = {m["tower"]: m for m in manifest["models"]
                if m["backend"] == backend and m["quantization"] == quantization and m["tower"] in towers}
     if not entries:
@@ -97,9 +98,32 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
         raise MobileClipError(f"{out_dir}/manifest.json has no {backend} {quantization} models "
                               f"(has: {', '.join(have) or 'none'})")
     for t, e in entries.items():
-        path = out_dir / e["file"]
+        path = confined(out_dir, e["file"])  # no '..', absolute paths or symlinks out of the folder
         if not path.exists():
             raise MobileClipError(f"{path} listed in the manifest is missing")
         if check_hash and sha256_of(path) != e["sha256"]:
             raise MobileClipError(f"{path} does not match the manifest's sha256 (modified after export?)")
     return ExportedEncoder(out_dir, backend, quantization, manifest, entries, num_threads=num_threads)
+
+
+def main(argv=None) -> list[dict]:
+    """``python -m export.runtime OUT``: list the exported models of an export folder (this module is mostly a
+    library: ``load_exported`` runs them)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m export.runtime", description=main.__doc__)
+    p.add_argument("out", help="export folder (holds manifest.json)")
+    args = p.parse_args(argv)
+    with cli_errors("export.runtime"):
+        validate_manifest(read_manifest(Path(args.out)))  # the fields listed below are there
+        models = list_exported(args.out)
+        for m in models:
+            print(f"{m['backend']:<10} {m['tower']:<5} {m['quantization']:<5} {m['size_bytes'] / 2**20:8.2f} MiB  "
+                  f"{m['file']}")
+        if not models:
+            print(f"{args.out}: the manifest lists no models")
+    return models
+
+
+if __name__ == "__main__":
+    main()

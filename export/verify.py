@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mobileclip.finite import check_finite
+
 from .backends import Backend, Lowered
 from .calibration import EvalData
 from .errors import VerificationError
@@ -39,7 +41,7 @@ def verify(backend: Backend, path: Path, tower: str, quantization: str, module: 
     outs = []
     for x in tqdm(inputs, desc=f"  verify {backend.name}/{tower}/{quantization}", leave=False, unit="input"):
         outs.append(torch.as_tensor(np.asarray(fn(x.unsqueeze(0))), dtype=torch.float32).reshape(1, -1))
-    got = torch.cat(outs)
+    got = check_finite(torch.cat(outs), f"{backend.name} {tower} tower ({quantization}) output")
     if got.shape != ref.shape:
         raise VerificationError(f"{backend.name} {tower} tower: output shape {tuple(got.shape)} != {tuple(ref.shape)}")
     cos = F.cosine_similarity(got, ref, dim=-1)

@@ -31,6 +31,7 @@ from .data import collate_count
 from .tokenizer import trim_padding
 from .training.data import PairTransform, SeededView, build_dataset
 from .training.teacher_cache import TeacherCache
+from .validate import check_writable_file
 
 PROG = "python -m mobileclip.cache_teacher"
 
@@ -43,6 +44,7 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
 
     if variants < 1:
         raise MobileClipError("--variants must be >= 1")
+    check_writable_file(out, "--out")  # before the teacher runs
     if not Path(train_data).exists():
         raise MobileClipError(f"--train-data {train_data}: no such captions CSV or class folder")
     t = load_teacher(teacher, device=device)

@@ -52,9 +52,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
                               f"{str(e).strip().splitlines()[0] if str(e).strip() else 'corrupt'})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (foreign file: no '{FORMAT}' format tag)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path}: format_version is a {type(version).__name__}, not a number (damaged checkpoint)")
+    if version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format version {payload['format_version']}, "
                               f"this mobileclip-kd reads up to {FORMAT_VERSION}; upgrade mobileclip-kd")
+    for key, kind in (("model_config", dict), ("state_dict", dict), ("extra", (dict, type(None)))):
+        if not isinstance(payload.get(key), kind):
+            raise CheckpointError(f"{path}: '{key}' is missing or not a {getattr(kind, '__name__', 'dict')} "
+                                  f"(damaged checkpoint)")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload["state_dict"].items()):
+        raise CheckpointError(f"{path}: 'state_dict' holds entries that are not named tensors (damaged checkpoint)")
     return payload
 
 
@@ -65,9 +74,9 @@ def load_checkpoint(path: str | os.PathLike, return_payload: bool = False):
     try:
         model = create_model_from_config(cfg)
         model.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{path}: weights do not match config {cfg.get('name')!r} "
-                              f"({str(e).strip().splitlines()[0]})") from None
+    except Exception as e:  # a damaged or foreign config can fail anywhere in the model's constructor
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: weights do not match config {cfg.get('name')!r} ({msg})") from None
     model.config = cfg
     model.eval()
     return (model, payload) if return_payload else model

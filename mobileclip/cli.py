@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .factory import DEFAULT_MODEL
 from .teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
+from .validate import check_writable_file
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",
            "add_threads", "default_paths", "set_threads"]
@@ -47,6 +48,7 @@ def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
     if out_dir:
         json_path = json_path or str(Path(out_dir) / f"{stem}.json")
         md_path = md_path or str(Path(out_dir) / f"{stem}.md")
+    check_writable_file(json_path, "--json"), check_writable_file(md_path, "--md")  # before the work, not after
     return json_path, md_path
 
 

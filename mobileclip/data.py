@@ -196,7 +196,7 @@ def read_caption_csv(csv_path) -> list[tuple[Path, str]]:
     if not csv_path.is_file():
         raise MobileClipError(f"caption CSV not found: {csv_path}")
     try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: Excel's BOM is not a header
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             if "image" not in fields or "caption" not in fields:

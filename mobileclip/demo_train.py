@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time
@@ -26,6 +25,7 @@ from tabulate import tabulate
 from . import RANDOM_VIT_B_32, load_teacher
 from .cli import add_model, add_teacher, add_threads, set_threads
 from .errors import cli_errors
+from .fileio import write_json
 
 PROG = "python -m mobileclip.demo_train"
 
@@ -110,7 +110,7 @@ def run(args) -> dict:
     print(f"\nstudent-teacher top-1 agreement {results['agreement']['top1_agreement']:.1f}%, mean embedding cosine "
           f"(teacher space) {results['agreement']['mean_cosine']:.3f}; student checkpoint {student_path}; "
           f"stage took {time.time() - t_start:.0f} s")
-    (out / "train_results.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "train_results.json", results)
     return results
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, MobileClipError
+from .finite import check_finite
 
 __all__ = ["Encoder", "encoder_context_length", "encoder_device", "encoder_label", "kd_heads_from_checkpoint",
            "load_encoder", "prepare_inputs"]
@@ -88,6 +89,7 @@ def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | N
     elif found == "student":
         model, payload = load_checkpoint(path, return_payload=True)
         model.label, model.trained = f"{model.config.get('name', 'student')} ({path.name})", True
+        check_finite(model, f"checkpoint {path}")  # NaN weights are an error, not a score
         model.to(device).eval()
     elif found == "exported":
         if backend is None:

@@ -21,7 +21,6 @@ files. Unreadable images are skipped and counted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +29,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .cli import add_teacher, add_threads, set_threads
 from .data import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
 from .encoders import encoder_label, kd_heads_from_checkpoint, load_encoder, prepare_inputs
 from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path, atomic_write
+from .fileio import atomic_path, dumps_json, write_json
+from .finite import check_finite
 from .templates import get_templates
+from .validate import check_writable_file, check_zero_shot_classes
 
 __all__ = ["EvalConfig", "agreement", "agreement_from_images", "class_embeddings", "confusion_matrix",
            "encoder_label", "evaluate", "evaluate_encoder", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
@@ -67,8 +69,6 @@ class _ImageFiles(Dataset):
 @torch.no_grad()
 def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=False, desc="images"):
     """Normalised embeddings of the readable files: ``(embeddings (M, D), kept positions (M,), skip_counter)``."""
-    from tqdm import tqdm
-
     transform, _, device = prepare_inputs(encoder)
     ds = _ImageFiles(paths, transform)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_count)
@@ -77,7 +77,8 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
         if batch is None:
             continue
         images, idx = batch
-        embs.append(F.normalize(encoder.encode_image(images.to(device)).float().cpu(), dim=-1))
+        embs.append(F.normalize(check_finite(encoder.encode_image(images.to(device)).float().cpu(),
+                                             f"{encoder_label(encoder)} image embeddings"), dim=-1))
         kept.append(idx)
     if not embs:
         raise MobileClipError(f"no readable image among {len(ds)} files ({ds.skip_counter.examples[:1]})")
@@ -86,13 +87,12 @@ def encode_image_files(encoder, paths, batch_size=64, num_workers=0, progress=Fa
 
 @torch.no_grad()
 def encode_texts(encoder, texts, batch_size=256, progress=False, desc="texts") -> torch.Tensor:
-    from tqdm import tqdm
-
     _, tokenizer, device = prepare_inputs(encoder)
     out = []
     for i in tqdm(range(0, len(texts), batch_size), desc=desc, unit="batch", disable=not progress, file=sys.stderr):
         ids = tokenizer(list(texts[i:i + batch_size])).to(device)
-        out.append(F.normalize(encoder.encode_text(ids).float().cpu(), dim=-1))
+        out.append(F.normalize(check_finite(encoder.encode_text(ids).float().cpu(),
+                                            f"{encoder_label(encoder)} text embeddings"), dim=-1))
     return torch.cat(out)
 
 
@@ -138,6 +138,7 @@ class ZeroShotImages:
 
 def zero_shot_images(encoder, root, batch_size=64, limit=None, num_workers=0, progress=False) -> ZeroShotImages:
     ds = ClassFolder(root, transform=None, tokenizer=None)
+    check_zero_shot_classes(root, ds.classnames)  # one class: top-1 would be 100 % by construction
     pick = _subset(len(ds.samples), limit)
     paths = [ds.samples[i][0] for i in pick]
     emb, kept, counter = encode_image_files(encoder, paths, batch_size, num_workers, progress,
@@ -364,11 +365,10 @@ def resolve_template_set(name: str) -> list[str]:
 
 
 def _write_json(path, obj):
-    text = json.dumps(obj, indent=2)
     if path == "-":
-        print(text)
-        return
-    atomic_write(path, text + "\n")
+        print(dumps_json(obj, what="--json -", indent=2))  # strict JSON (no NaN), like write_json
+    else:
+        write_json(path, obj)
 
 
 def _fmt(x, digits=2):
@@ -425,6 +425,7 @@ def template_sets(cfg: EvalConfig) -> dict[str, list[str]]:
     if not sets:
         raise MobileClipError("--templates is empty")
     templates = {s: resolve_template_set(s) for s in sets}
+    check_writable_file(cfg.json, "--json"), check_writable_file(cfg.plot, "--plot")
     for flag, path, kind in (("--zeroshot", cfg.zeroshot, "dir"), ("--retrieval", cfg.retrieval, "file")):
         if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
             raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")

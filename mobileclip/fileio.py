@@ -1,14 +1,36 @@
 """Atomic writes: a temp file in the destination folder, renamed over the target only when complete.
 
 A crash, a full disk or Ctrl-C never leaves a half-written checkpoint, manifest, report or shard behind.
+Temp files are named ``.<name>.<8 random chars><suffix>`` (``tempfile.mkstemp``); one that a kill -9 left
+behind is removed by :func:`remove_stale_temps` when the next run takes the folder (only names of that
+pattern, for the file names the run writes). Written files get the mode a plain ``open()`` would give
+(0666 minus the umask: 0644 usually), not ``mkstemp``'s 0600. JSON is strict (:func:`write_json`).
 """
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from .errors import MobileClipError
+
+_TEMP_CHARS = "[a-z0-9_]{8}"  # tempfile's random names: 8 of "abcdefghijklmnopqrstuvwxyz0123456789_"
+
+
+def _temp_suffix(path: Path, suffix: str | None) -> str:
+    return suffix or path.suffix or ".tmp"
+
+
+def default_file_mode() -> int:
+    """0666 minus the process umask: what ``open(path, "w")`` would create."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
@@ -17,10 +39,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     it replaces ``path`` when the block succeeds and is removed when it raises."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_temp_suffix(path, suffix))
     os.close(fd)
     try:
         yield Path(tmp)
+        if Path(tmp).is_file():
+            os.chmod(tmp, default_file_mode())
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -44,3 +68,59 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
         f.flush()
         os.fsync(f.fileno())
     return Path(path)
+
+
+def temp_name_pattern(name: str, suffix: str | None = None) -> re.Pattern:
+    """The names :func:`atomic_path` gives temp files for target file ``name``."""
+    return re.compile(rf"^\.{re.escape(name)}\.{_TEMP_CHARS}{re.escape(_temp_suffix(Path(name), suffix))}$")
+
+
+def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
+    """Remove temp files an interrupted atomic write of ``folder/<name>`` left behind; returns what was removed.
+
+    Call it only while holding the folder (:mod:`mobileclip.runlock`): a live writer's temp file has the
+    same name. Nothing but files of exactly that pattern is touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    patterns = [temp_name_pattern(n) for n in names]
+    removed = []
+    for p in sorted(folder.iterdir()):
+        if any(pat.match(p.name) for pat in patterns) and p.is_file() and not p.is_symlink():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _nonfinite_where(obj, where: str = "") -> str | None:
+    """JSON path of the first NaN/inf float in ``obj`` (None if none)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "(root)"
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            hit = _nonfinite_where(v, f"{where}/{k}")
+            if hit:
+                return hit
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            hit = _nonfinite_where(v, f"{where}/{i}")
+            if hit:
+                return hit
+    return None
+
+
+def dumps_json(obj, what: str = "JSON", **kwargs) -> str:
+    """``json.dumps`` that refuses NaN/Infinity (not JSON: strict parsers, the apps', JavaScript's, reject it)."""
+    try:
+        return json.dumps(obj, allow_nan=False, **kwargs)
+    except ValueError as e:
+        where = _nonfinite_where(obj)
+        if where is None:
+            raise
+        raise MobileClipError(f"{what}: non-finite number (NaN or infinity) at {where}; refusing to write "
+                              f"invalid JSON") from None
+
+
+def write_json(path: str | os.PathLike, obj, indent: int | None = 2, **kwargs) -> Path:
+    """Strict JSON (no NaN/Infinity) written atomically, with a final newline."""
+    return atomic_write(path, dumps_json(obj, what=str(path), indent=indent, **kwargs) + "\n")

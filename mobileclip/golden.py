@@ -195,7 +195,7 @@ def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path
         tok.export_vocab(tmp / "tokenizer")
         tables = cleanup_tables()
         (tmp / "tokenizer" / "text_cleanup.json").write_text(
-            json.dumps(tables, ensure_ascii=True, separators=(",", ":")), encoding="utf-8")
+            json.dumps(tables, ensure_ascii=True, separators=(",", ":"), allow_nan=False), encoding="utf-8")
 
         cases = []
         for name, text in CAPTIONS:
@@ -261,10 +261,10 @@ def _dump(path: Path, obj) -> None:
     lines = []
     for key, value in obj.items():
         if key == "cases":
-            items = ",\n  ".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in value)
+            items = ",\n  ".join(json.dumps(c, ensure_ascii=False, separators=(",", ":"), allow_nan=False) for c in value)
             lines.append(f' "cases": [\n  {items}\n ]')
         else:
-            lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, ensure_ascii=False, allow_nan=False)}")
     path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
 
 

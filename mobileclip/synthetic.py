@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MobileClipError
+from .fileio import dumps_json
 
 # ----------------------------------------------------------------------------------------------------------
 # synthetic demo dataset
@@ -180,7 +181,7 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
                 "shape_colour": SHAPE_COLOUR,
                 "counts": counts, "files": {"train_captions": "captions.csv", "test_captions": "captions_test.csv",
                                             "train_classes": "classes/train", "test_classes": "classes/test"}}
-        (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2))
+        (tmp / "synthetic.json").write_text(dumps_json(meta, indent=2))
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

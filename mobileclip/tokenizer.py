@@ -65,7 +65,7 @@ class Tokenizer:
         encoder = {special.get(i, tok): i for tok, i in self._tok.encoder.items()}
         ranks = sorted(self._tok.bpe_ranks.items(), key=lambda kv: kv[1])
         paths = {"vocab": folder / "vocab.json", "merges": folder / "merges.txt"}
-        paths["vocab"].write_text(json.dumps(encoder, ensure_ascii=False), encoding="utf-8")
+        paths["vocab"].write_text(json.dumps(encoder, ensure_ascii=False, allow_nan=False), encoding="utf-8")
         paths["merges"].write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for (a, b), _ in ranks), encoding="utf-8")
         return paths
 

@@ -32,12 +32,13 @@ import numpy as np
 import torch
 
 from .batchnorm import recalibrate_bn
-from .data import collate_count
 from .errors import TrainError, cli_errors
+from .fileio import remove_stale_temps
+from .runlock import run_lock
 from .tokenizer import trim_padding
-from .training.config import PROG, TrainConfig, build_parser, parse_args
-from .training.data import epoch_batches, item_seed
-from .training.run import Run, setup
+from .training.config import PROG, TrainConfig, build_parser, check_config, parse_args
+from .training.data import collate_train, epoch_batches, item_seed
+from .training.run import Run, dist_info, setup
 from .training.schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
 from .training.state import restore, save
 
@@ -55,6 +56,13 @@ def train(cfg: TrainConfig, dataset=None, echo: bool = False) -> dict:
     run's summary (``summary["module"]``: the trained :class:`~mobileclip.training.kd.KDModule`)."""
     if echo:
         print(f"\n$ {cfg.command()}", flush=True)
+    check_config(cfg)  # bad numbers or an unwritable --out: one line before any work
+    with run_lock(cfg.out, PROG, enabled=dist_info()[0] == 0):  # one run per output folder
+        remove_stale_temps(cfg.out, ("last.pt", "final.pt"))  # temp files of saves a kill interrupted
+        return _train(cfg, dataset)
+
+
+def _train(cfg: TrainConfig, dataset=None) -> dict:
     run = setup(cfg, dataset)
     restore(run)
     open_log(run)
@@ -172,7 +180,7 @@ def _map_loader(run: Run, epoch: int, first_batch: int = 0, workers: int | None 
     cfg = run.cfg
     batches = epoch_batches(len(run.indices), cfg.batch_size, cfg.seed, epoch, run.rank, run.world)
     batches = [[int(run.indices[j]) for j in b] for b in batches]
-    return torch.utils.data.DataLoader(run.view, batch_sampler=batches[first_batch:], collate_fn=collate_count,
+    return torch.utils.data.DataLoader(run.view, batch_sampler=batches[first_batch:], collate_fn=collate_train,
                                        num_workers=cfg.workers if workers is None else workers)
 
 
@@ -186,7 +194,7 @@ def epoch_loader(run: Run, variant: int):
     run.base.set_epoch(run.epoch)
     torch.manual_seed(item_seed(cfg.seed, variant, run.rank))
     loader = _synced(run, iter(torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, drop_last=True,
-                                                          num_workers=cfg.workers, collate_fn=collate_count)))
+                                                          num_workers=cfg.workers, collate_fn=collate_train)))
     for _ in range(run.batch_in_epoch):
         next(loader, None)
     return loader
@@ -254,7 +262,7 @@ def train_epoch(run: Run):
     """Steps until the epoch's batches run out (next epoch) or the run reaches its stop step."""
     cfg = run.cfg
     variant = run.epoch % cfg.aug_variants if cfg.aug_variants else run.epoch
-    seen = 0
+    seen, first_step = 0, run.step
     for batch, dropped in epoch_loader(run, variant):
         seen += 1
         t0 = time.perf_counter()
@@ -271,6 +279,9 @@ def train_epoch(run: Run):
             return
     if run.streaming and seen == 0 and run.batch_in_epoch == 0:
         raise TrainError(f"{cfg.train_data}: the shards hold fewer than one batch of readable samples")
+    if run.step == first_step and seen and run.batch_in_epoch == seen:
+        raise TrainError(f"{cfg.train_data}: a whole epoch gave no training step (no batch of "
+                         f"--batch-size {cfg.batch_size} held 2 readable images)")
     run.epoch += 1
     run.batch_in_epoch = 0
 
@@ -281,7 +292,7 @@ def _student_images(run: Run):
     cfg = run.cfg
     if run.streaming:
         torch.manual_seed(item_seed(cfg.seed, 0, run.rank))
-        it = torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, collate_fn=collate_count)
+        it = torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, collate_fn=collate_train)
     else:
         run.view.variant = 0
         it = _map_loader(run, 0)
@@ -324,7 +335,8 @@ def finish(run: Run) -> dict:
             from .data import skip_report
 
             print(f"unreadable images: {skip_report(run.base)}", flush=True)
-        print(f"done: step {run.step}/{cfg.steps}, skipped {run.skipped_images} unreadable image(s), "
+        n_skipped = run.base.skipped if hasattr(run.base, "skipped") else run.skipped_images  # as reported above
+        print(f"done: step {run.step}/{cfg.steps}, skipped {n_skipped} unreadable image(s), "
               f"{run.nonfinite} non-finite step(s), mean step {summary['mean_step_time_s'] * 1e3:.1f} ms; "
               f"checkpoint {out / 'last.pt'}" + (f", teacher dir {out / 'hf'}" if final and cfg.arch == "hf-clip"
                                                   else ""), flush=True)

@@ -7,7 +7,8 @@ length; stdout 1, stderr 2, exit 3). Authentication is not required: the device 
 with its own CNXN (what an adbd with auth disabled does), or, with ``unauthorized=True``, with an AUTH
 token it never accepts, so the host lists it as ``unauthorized``.
 
-A tiny shell interprets the commands ``benchmarks.device`` sends (getprop, mkdir, chmod, rm, ls,
+A tiny shell interprets the commands ``benchmarks.device`` sends (getprop, mkdir, chmod, rm, ls, test,
+touch, rmdir,
 ``> file 2>&1`` redirection, a trailing ``; echo __RC__$?`` sentinel) over an in-memory file system,
 and fakes the two official runners with output in their real formats. ``runner_mode`` selects
 failure behaviours: ``ok``, ``fail`` (runner error output, non-zero exit), ``hang`` (never returns),
@@ -181,6 +182,27 @@ class EmulatedDevice:
                 for f in [f for f in self.files if f == p or f.startswith(p.rstrip("/") + "/")]:
                     del self.files[f]
                 self.dirs = {d for d in self.dirs if not (d == p or d.startswith(p.rstrip("/") + "/"))}
+            return b"", b"", 0
+        if cmd == "test":  # test -e|-f|-d PATH
+            flag, p = (args[0], args[1]) if len(args) == 2 else ("-e", args[-1])
+            p = p.rstrip("/") or "/"
+            is_file, is_dir = p in self.files, p in self.dirs
+            ok = {"-e": is_file or is_dir, "-f": is_file, "-d": is_dir}.get(flag, False)
+            return b"", b"", 0 if ok else 1
+        if cmd == "touch":
+            for p in args:
+                if p not in self.files:
+                    self._write(p, b"")
+            return b"", b"", 0
+        if cmd == "rmdir":
+            for p in args:
+                p = p.rstrip("/")
+                below = [x for x in [*self.files, *self.dirs] if x.startswith(p + "/")]
+                if p not in self.dirs:
+                    return b"", f"rmdir: '{p}': No such file or directory\n".encode(), 1
+                if below:
+                    return b"", f"rmdir: '{p}': Directory not empty\n".encode(), 1
+                self.dirs.discard(p)
             return b"", b"", 0
         if cmd == "ls":
             return "".join(f"{f}\n" for f in sorted(self.files) if f.startswith(args[-1])).encode(), b"", 0

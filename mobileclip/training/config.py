@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+from ..errors import TrainError
+from ..validate import check_writable_dir
 
 PROG = "python -m mobileclip.train"
 
@@ -102,6 +105,42 @@ class TrainConfig:
         """The JSON/checkpoint-friendly dict of every field (tuples as lists), in field order."""
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                 for f in dataclasses.fields(self)}
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Each setting of ``cfg`` that cannot work is one line (:class:`TrainError`), before the model is built."""
+    rules = [
+        (cfg.steps >= 1, f"--steps must be >= 1, got {cfg.steps} (nothing would be trained)"),
+        (cfg.batch_size >= 2, f"--batch-size must be >= 2, got {cfg.batch_size} (BatchNorm and the contrastive "
+                               f"loss need at least two samples per batch)"),
+        (cfg.lr > 0, f"--lr must be > 0, got {cfg.lr}"),
+        (cfg.balancer_lr >= 0, f"--balancer-lr must be >= 0, got {cfg.balancer_lr}"),
+        (cfg.weight_decay >= 0, f"--weight-decay must be >= 0, got {cfg.weight_decay}"),
+        (cfg.save_every >= 1, f"--save-every must be >= 1, got {cfg.save_every}"),
+        (cfg.log_every >= 1, f"--log-every must be >= 1, got {cfg.log_every}"),
+        (cfg.workers >= 0, f"--workers must be >= 0, got {cfg.workers}"),
+        (cfg.threads >= 0, f"--threads must be >= 0 (0 = torch's default), got {cfg.threads}"),
+        (cfg.max_nonfinite >= 1, f"--max-nonfinite must be >= 1, got {cfg.max_nonfinite}"),
+        (0 < cfg.train_subset <= 1, f"--train-subset must be in (0, 1], got {cfg.train_subset}"),
+        (cfg.grad_clip >= 0, f"--grad-clip must be >= 0 (0 = off), got {cfg.grad_clip}"),
+        (0 <= cfg.min_lr_ratio <= 1, f"--min-lr-ratio must be in [0, 1], got {cfg.min_lr_ratio}"),
+        (0 < cfg.crop_scale[0] <= cfg.crop_scale[1] <= 1,
+         f"--crop-scale MIN MAX must satisfy 0 < MIN <= MAX <= 1, got {list(cfg.crop_scale)}"),
+        (cfg.aug_variants >= 0, f"--aug-variants must be >= 0, got {cfg.aug_variants}"),
+        (cfg.bn_recalibrate >= 0, f"--bn-recalibrate must be >= 0, got {cfg.bn_recalibrate}"),
+        (cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}"),
+        (cfg.stop_after is None or cfg.stop_after >= 1, f"--stop-after must be >= 1, got {cfg.stop_after}"),
+    ]
+    for ok, msg in rules:
+        if not ok:
+            raise TrainError(msg)
+    check_writable_dir(cfg.out, "--out")
+    if cfg.model_overrides:
+        try:
+            if not isinstance(json.loads(cfg.model_overrides), dict):
+                raise ValueError("not an object")
+        except ValueError as e:
+            raise TrainError(f"--model-overrides: not a JSON object ({e})") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .._torchvision import import_torchvision
+from ..data import collate_count
 from ..errors import TrainError
 from ..transform import CLIP_MEAN, CLIP_STD
 
@@ -75,6 +76,13 @@ class SeededView(torch.utils.data.Dataset):
         if item is None:
             return None
         return item[0], item[1], int(i)
+
+
+def collate_train(batch):
+    """:func:`~mobileclip.data.collate_count` for training: a batch left with fewer than two readable samples is
+    skipped as well (BatchNorm in train mode cannot normalise a batch of one)."""
+    collated, dropped = collate_count(batch)
+    return (collated if collated is not None and len(collated[-1]) >= 2 else None), dropped
 
 
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:

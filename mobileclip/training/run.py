@@ -84,14 +84,14 @@ class Run:
 
 
 # ------------------------------------------------------------------------------------------------ setup
-def _dist_info():
+def dist_info():
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
 def _start_process(cfg: TrainConfig) -> Run:
     """Threads, device and process group; checks that need no model."""
-    rank, local_rank, world = _dist_info()
+    rank, local_rank, world = dist_info()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     if cfg.device == "auto":

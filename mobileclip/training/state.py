@@ -11,6 +11,7 @@ import torch
 from .. import save_checkpoint
 from ..errors import TrainError
 from ..fileio import atomic_torch_save
+from ..resume import read_resume_payload
 from .hf_proxy import HF_TRAIN_FORMAT, hf_config_dict
 from .run import Run
 
@@ -46,12 +47,11 @@ def restore(run: Run):
     """Continue from ``OUT/last.pt`` (or ``--resume PATH``) when there is one; then wrap the module in DDP."""
     path = _resume_path(run)
     if path is not None:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        ts = payload.get("extra", {}).get("train_state") if payload.get("format") != HF_TRAIN_FORMAT \
-            else payload["train_state"]
-        if not ts:
-            raise TrainError(f"{path} has no train_state to resume from")
-        (run.student.clip if run.cfg.arch == "hf-clip" else run.student).load_state_dict(payload["state_dict"])
+        m, weights = run.module, (run.student.clip if run.cfg.arch == "hf-clip" else run.student)
+        payload = read_resume_payload(path, weights.state_dict(), m.heads.state_dict() if m.heads is not None else None,
+                                      m.balancer.state_dict(), run.optimizer, HF_TRAIN_FORMAT)  # one line if damaged
+        ts = payload["train_state"] if payload.get("format") == HF_TRAIN_FORMAT else payload["extra"]["train_state"]
+        weights.load_state_dict(payload["state_dict"])
         if ts.get("heads") is not None:
             run.module.heads.load_state_dict(ts["heads"])
         run.module.balancer.load_state_dict(ts["balancer"])
