@@ -21,10 +21,8 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import MobileClipError
-from mobileclip.cli import add_output_args, add_teacher, add_threads, default_paths, set_threads
-from mobileclip.errors import cli_errors
-
-from .common import machine_info, machine_line, split_list, write_outputs
+from mobileclip.cli import add_output_args, add_teacher, add_threads, set_threads
+from .common import machine_info, machine_line, run_and_write, split_list
 
 PROG = "python -m benchmarks.accuracy"
 EXPORT_BACKENDS = ("executorch", "tflite", "coreml")
@@ -175,15 +173,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    with cli_errors("benchmarks.accuracy"):
-        paths = default_paths(args.out, "accuracy", args.json, args.md)  # checked before the work
-        result = run(args)
-        md = to_markdown(result)
-        print(md)
-        for path in write_outputs(result, md, *paths):
-            print(f"wrote {path}")
-    return result
+    return run_and_write("benchmarks.accuracy", parse_args(argv), run, to_markdown, "accuracy")
 
 
 if __name__ == "__main__":

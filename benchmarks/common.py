@@ -116,6 +116,22 @@ def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]
     return written
 
 
+def run_and_write(prog: str, args, run, to_markdown, stem: str) -> dict:
+    """The benchmark CLIs' main: output paths checked before the work, ``run(args)``, its Markdown printed,
+    JSON + Markdown written (``--out``/``--json``/``--md``); errors are one line (``cli_errors``)."""
+    from mobileclip.cli import default_paths
+    from mobileclip.errors import cli_errors
+
+    with cli_errors(prog):
+        paths = default_paths(args.out, stem, args.json, args.md)
+        result = run(args)
+        md = to_markdown(result)
+        print(md)
+        for path in write_outputs(result, md, *paths):
+            print(f"wrote {path}")
+    return result
+
+
 def _jsonable(o):
     if isinstance(o, Path):
         return str(o)

@@ -31,12 +31,12 @@ from tabulate import tabulate
 
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.cli import add_output_args, default_paths
-from mobileclip.errors import BackendMissingError, cli_errors
+from mobileclip.cli import add_output_args
+from mobileclip.errors import BackendMissingError
 from mobileclip.shims import executorch_private
 
 from .common import (RANDOM_VIT_B_32, load_student, load_teacher_spec, machine_info, machine_line,
-                     split_list, write_outputs)
+                     run_and_write, split_list)
 
 PROG = "python -m benchmarks.latency"
 RUNTIMES = ("eager", "compile", *EXPORTED_RUNTIMES.values())
@@ -316,15 +316,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    with cli_errors("benchmarks.latency"):
-        paths = default_paths(args.out, "latency", args.json, args.md)  # checked before the work
-        result = run(args)
-        md = to_markdown(result)
-        print(md)
-        for path in write_outputs(result, md, *paths):
-            print(f"wrote {path}")
-    return result
+    return run_and_write("benchmarks.latency", parse_args(argv), run, to_markdown, "latency")
 
 
 def _first_line(e: BaseException) -> str:

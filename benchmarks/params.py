@@ -16,11 +16,10 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
-from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads, default_paths
+from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads
 from mobileclip.encoders import load_encoder
-from mobileclip.errors import cli_errors
 
-from .common import load_teacher_spec, machine_info, machine_line, path_bytes, split_list, write_outputs
+from .common import load_teacher_spec, machine_info, machine_line, path_bytes, run_and_write, split_list
 
 PROG = "python -m benchmarks.params"
 
@@ -135,15 +134,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    with cli_errors("benchmarks.params"):
-        paths = default_paths(args.out, "params", args.json, args.md)  # checked before the work
-        result = run(args)
-        md = to_markdown(result)
-        print(md)
-        for path in write_outputs(result, md, *paths):
-            print(f"wrote {path}")
-    return result
+    return run_and_write("benchmarks.params", parse_args(argv), run, to_markdown, "params")
 
 
 if __name__ == "__main__":

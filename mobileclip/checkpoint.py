@@ -40,16 +40,21 @@ def save_checkpoint(model: MobileCLIP, path: str | os.PathLike, extra: dict | No
     return atomic_torch_save(payload, path)
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load and validate the raw payload (no model built)."""
-    path = Path(path)
+def load_payload(path: Path, what: str = "checkpoint"):
+    """``torch.load(path, weights_only=True)`` on CPU; a missing or unreadable file is one CheckpointError line."""
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).strip().splitlines()[0] if str(e).strip() else 'corrupt'})") from None
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load and validate the raw payload (no model built)."""
+    path = Path(path)
+    payload = load_payload(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (foreign file: no '{FORMAT}' format tag)")
     version = payload.get("format_version", 0)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
 
+from .checkpoint import load_payload
 from .errors import CheckpointError
 from .fileio import atomic_torch_save
 from .lite_transformer import LiteTransformerText
@@ -38,12 +38,7 @@ def save_text_checkpoint(path, text: LiteTransformerText, model_config: dict, lo
 
 def read_text_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"text checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    payload = load_payload(path, "text checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a text-only {FORMAT} checkpoint (made by mobileclip.train_text)")
     if payload.get("format_version", 0) > FORMAT_VERSION:
