@@ -34,12 +34,12 @@ import torch
 from .batchnorm import recalibrate_bn
 from .data import collate_count
 from .errors import TrainError, cli_errors
-from .tokenizer import trim_padding
 from .training.config import PROG, TrainConfig, build_parser, parse_args
 from .training.data import epoch_batches, item_seed
 from .training.run import Run, setup
 from .training.schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
 from .training.state import restore, save
+from .training.step import forward_backward, mean_over_ranks, micro_batch
 
 __all__ = ["PROG", "Run", "TrainConfig", "TrainError", "build_parser", "main", "parse_args", "train"]
 
@@ -93,7 +93,12 @@ def open_log(run: Run):
             "teacher " + (run.teacher.label if run.teacher else "-")
         print(f"training {getattr(run.student, 'config', {}).get('name', cfg.arch)} on {run.device} "
               f"({run.world} process{'es' if run.world > 1 else ''}), {data}, {cfg.steps} steps, "
-              f"phases {run.schedule.phases}, {source}", flush=True)
+              f"phases {run.schedule.phases}, {source}, precision {run.prec.name}"
+              + (f", {cfg.accum_freq} micro-batches per step" if cfg.accum_freq > 1 else "")
+              + (f", negatives gathered from {run.world} ranks" + (" (with grad)" if run.gather.gather_with_grad
+                                                                  else "")
+                 + (" (local loss)" if run.gather.local_loss else "") if run.gather.distributed else ""),
+              flush=True)
     if run.is_main and not cfg.quiet:
         from tqdm import tqdm
 
@@ -192,16 +197,6 @@ def epoch_loader(run: Run, variant: int):
     return loader
 
 
-def _teacher_outputs(run: Run, variant: int, idx, t_images, ids, active) -> dict | None:
-    if not run.kd or active == ["contrastive"]:
-        return None
-    if run.cache is not None:
-        return run.cache.lookup(variant, idx, run.device)
-    with torch.no_grad(), torch.autocast(run.device.type, enabled=run.use_amp):
-        t_out = run.teacher(t_images, ids)
-    return {k: t_out[k].float() for k in ("image_embeds", "text_embeds", "logit_scale")}
-
-
 def _skip_nonfinite(run: Run):
     run.nonfinite += 1
     run.optimizer.zero_grad(set_to_none=True)
@@ -216,23 +211,15 @@ def _skip_nonfinite(run: Run):
                          f"lower --lr or check the data")
 
 
-def train_step(run: Run, batch, variant: int, t0: float):
-    """One optimiser step on ``batch``; returns ``(phase, total, grad_norm, terms)`` or None (non-finite, skipped)."""
-    images, ids, idx = batch
-    ids = trim_padding(ids).to(run.device)
-    if isinstance(images, (list, tuple)):
-        s_images, t_images = images[0].to(run.device), images[1].to(run.device)
-    else:
-        s_images = t_images = images.to(run.device)
-    s_images = s_images.contiguous(memory_format=run.layout)
+def train_step(run: Run, batches: list, variant: int, t0: float):
+    """One optimiser step on ``batches`` (``--accum-freq`` micro-batches); returns ``(phase, total, grad_norm,
+    terms)`` (averaged over ranks) or None (non-finite, skipped)."""
     phase = run.schedule.phase_at(run.step)
     active = run.schedule.terms(phase)
-    t_out = _teacher_outputs(run, variant, idx, t_images, ids, active)
-    with torch.autocast(run.device.type, enabled=run.use_amp):
-        total, terms, _ = run.ddp(s_images, ids, active, t_out)
+    mbs = [micro_batch(run, b, variant, active) for b in batches]
     opt, scaler = run.optimizer, run.scaler
     opt.zero_grad(set_to_none=True)
-    scaler.scale(total).backward()
+    total, terms = forward_backward(run, mbs, active)
     scaler.unscale_(opt)
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
     clip = run.cfg.grad_clip if run.cfg.grad_clip > 0 else float("inf")
@@ -247,23 +234,28 @@ def train_step(run: Run, batch, variant: int, t0: float):
         run.student.logit_scale.clamp_(0, math.log(100))
     run.step += 1
     run.step_times.append(time.perf_counter() - t0)
-    return phase, float(total.detach()), float(grad_norm), {k: float(v.detach()) for k, v in terms.items()}
+    total_mean, vals = mean_over_ranks(run, total, terms)
+    return phase, total_mean, float(grad_norm), vals
 
 
 def train_epoch(run: Run):
     """Steps until the epoch's batches run out (next epoch) or the run reaches its stop step."""
     cfg = run.cfg
     variant = run.epoch % cfg.aug_variants if cfg.aug_variants else run.epoch
-    seen = 0
+    seen, pending, t0 = 0, [], None
     for batch, dropped in epoch_loader(run, variant):
         seen += 1
-        t0 = time.perf_counter()
+        t0 = t0 if pending else time.perf_counter()
         run.skipped_images += dropped
         has_data = _all_ranks_min(run, 0.0 if batch is None else 1.0)
         run.batch_in_epoch += 1
         if has_data == 0:
             continue
-        result = train_step(run, batch, variant, t0)
+        pending.append(batch)
+        if len(pending) < cfg.accum_freq:  # micro-batches left over at the epoch's end are dropped
+            continue
+        result = train_step(run, pending, variant, t0)
+        pending = []
         if result is None:
             continue
         after_step(run, *result)

@@ -90,14 +90,15 @@ def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: 
 
 
 def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
-                  seed: int = 0):
-    """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar)."""
+                  seed: int = 0, shuffle_buffer: int = 0, resample: bool = False):
+    """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar; with a
+    sample ``shuffle_buffer`` and shard ``resample``-ing)."""
     from .. import data
 
     p = Path(path)
     if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
         return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
-                              seed=seed)
+                              seed=seed, shuffle_buffer=shuffle_buffer, resample=resample)
     if p.suffix.lower() == ".csv":
         if not p.is_file():
             raise TrainError(f"caption CSV not found: {path}")

@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from .. import create_model, get_tokenizer, load_teacher
+from ..distributed import GatherSpec
 from ..errors import TrainError
+from ..precision import Precision, precision_for
 from .config import TrainConfig
 from .data import PairTransform, SeededView, build_dataset
 from .hf_proxy import HFClipTrainable, hf_clip_config
@@ -30,7 +32,8 @@ class Run:
     rank: int
     world: int
     device: torch.device
-    use_amp: bool
+    prec: Precision
+    gather: GatherSpec
     student: torch.nn.Module = None
     module: KDModule = None
     teacher: torch.nn.Module | None = None
@@ -78,6 +81,11 @@ class Run:
         return self.cfg.steps if self.cfg.stop_after is None else min(self.cfg.steps, self.cfg.stop_after)
 
     @property
+    def use_amp(self) -> bool:
+        """Whether losses go through the (enabled) GradScaler: fp16 autocast."""
+        return self.prec.scaler
+
+    @property
     def layout(self):
         return torch.channels_last if self.cfg.channels_last == "on" else torch.contiguous_format
 
@@ -100,14 +108,20 @@ def _start_process(cfg: TrainConfig) -> Run:
         device = torch.device(cfg.device)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if cfg.amp == "on" and device.type != "cuda":
-        raise TrainError("--amp on needs a CUDA device (mixed precision is only used on GPUs)")
+    precision = cfg.precision if cfg.precision != "auto" else "amp" if device.type == "cuda" else "fp32"
+    try:
+        prec = precision_for(precision, device)
+        gather = GatherSpec.from_process_group(cfg.local_loss, cfg.gather_with_grad)
+    except ValueError as e:
+        raise TrainError(str(e)) from None
+    if cfg.accum_freq < 1:
+        raise TrainError(f"--accum-freq must be >= 1, not {cfg.accum_freq}")
     if cfg.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError:
             raise TrainError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
-    return Run(cfg, rank, world, device, use_amp=device.type == "cuda" and cfg.amp != "off")
+    return Run(cfg, rank, world, device, prec, gather)
 
 
 def _build_student(cfg: TrainConfig) -> torch.nn.Module:
@@ -147,7 +161,7 @@ def _build_data(run: Run, dataset):
                               train=True, scale=cfg.crop_scale)
     if dataset is None:
         run.base = build_dataset(cfg.train_data, transform, get_tokenizer(), cfg.templates, run.rank, run.world,
-                                 cfg.seed)
+                                 cfg.seed, cfg.shuffle_buffer, cfg.resample)
     else:
         run.base = copy.copy(dataset)
         if hasattr(run.base, "transform"):
@@ -191,7 +205,7 @@ def _build_optimisation(run: Run):
     warmup = max(1, round(0.05 * cfg.steps)) if cfg.warmup < 0 else max(1, cfg.warmup)
     sched_fn = lr_lambda(warmup, cfg.steps, cfg.min_lr_ratio)
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, [sched_fn] * len(run.optimizer.param_groups))
-    run.scaler = torch.amp.GradScaler("cuda", enabled=run.use_amp)
+    run.scaler = run.prec.grad_scaler()
     run.schedule = Schedule(cfg.steps, run.kd, cfg.align_steps, cfg.distil_steps, cfg.affinity)
 
 
@@ -204,7 +218,8 @@ def setup(cfg: TrainConfig, dataset=None) -> Run:
     student = _build_student(cfg)
     teacher_dim = _build_teacher(run)
     cfg = run.cfg
-    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity).to(run.device)
+    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity,
+                          gather=run.gather).to(run.device)
     run.student = run.module.student
     run.student.to(memory_format=run.layout)  # only 4-D (conv) weights change layout
     _build_data(run, dataset)
