@@ -224,7 +224,12 @@ def train_step(run: Run, batches: list, variant: int, t0: float):
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
     clip = run.cfg.grad_clip if run.cfg.grad_clip > 0 else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-    if _all_ranks_min(run, float(torch.isfinite(total).item() and torch.isfinite(grad_norm).item())) == 0:
+    finite_loss = float(torch.isfinite(total).item())
+    if _all_ranks_min(run, finite_loss and float(torch.isfinite(grad_norm).item())) == 0:
+        if run.use_amp and _all_ranks_min(run, finite_loss) == 1:  # fp16 gradient overflow: the scaler backs off
+            opt.zero_grad(set_to_none=True)
+            scaler.update()
+            return None
         _skip_nonfinite(run)
         return None
     scaler.step(opt)
