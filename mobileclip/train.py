@@ -189,6 +189,8 @@ def epoch_loader(run: Run, variant: int):
         return _map_loader(run, run.epoch, run.batch_in_epoch)
     # streamed: shard order and augmentation seeded per epoch; resume replays the stream to its position
     run.base.set_epoch(run.epoch)
+    if getattr(run.base, "augment", None) is not None:  # per-sample seeded crops (per-shard teacher cache)
+        run.base.augment.variant = variant
     torch.manual_seed(item_seed(cfg.seed, variant, run.rank))
     loader = _synced(run, iter(torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, drop_last=True,
                                                           num_workers=cfg.workers, collate_fn=collate_count)))
@@ -278,6 +280,8 @@ def _student_images(run: Run):
     cfg = run.cfg
     if run.streaming:
         torch.manual_seed(item_seed(cfg.seed, 0, run.rank))
+        if getattr(run.base, "augment", None) is not None:
+            run.base.augment.variant = 0
         it = torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, collate_fn=collate_count)
     else:
         run.view.variant = 0

@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = p.add_argument_group("distillation")
     add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
     k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
-                                                         "(python -m mobileclip.cache_teacher); the teacher is not loaded")
+                   "(python -m mobileclip.cache_teacher): a .pt file, or for tar shards the folder of their per-shard "
+                   "sidecars (streamed); the teacher is not loaded")
     k.add_argument("--no-kd", action="store_true", help="contrastive loss only (CLIP from scratch, ablation baseline)")
     k.add_argument("--align-steps", type=int, default=-1, help="phase 1 (feature alignment) steps; -1 = 10%% of --steps")
     k.add_argument("--distil-steps", type=int, default=-1, help="phase 2 (distillation) steps; -1 = 30%% of --steps")

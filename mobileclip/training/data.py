@@ -77,6 +77,26 @@ class SeededView(torch.utils.data.Dataset):
         return item[0], item[1], int(i)
 
 
+class SeededAugment:
+    """``(image, index) -> transform(image)`` with the RNGs seeded from (seed, variant, index), as
+    :class:`SeededView` does for map-style data: streamed samples whose crops a per-shard teacher cache
+    describes (``TarShards.augment``)."""
+
+    def __init__(self, transform, seed: int, variant: int = 0):
+        self.transform, self.seed, self.variant = transform, seed, variant
+
+    def __call__(self, image, index: int):
+        s = item_seed(self.seed, self.variant, int(index))
+        state = random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            random.seed(s)
+            try:
+                return self.transform(image)
+            finally:
+                random.setstate(state)
+
+
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
     """This rank's batches (positions into the training index list) for ``epoch``; drop-last, same count per rank."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)

@@ -17,11 +17,12 @@ from ..distributed import GatherSpec
 from ..errors import TrainError
 from ..precision import Precision, precision_for
 from .config import TrainConfig
-from .data import PairTransform, SeededView, build_dataset
+from ..data import TarShards
+from .data import PairTransform, SeededAugment, SeededView, build_dataset
 from .hf_proxy import HFClipTrainable, hf_clip_config
 from .kd import KDModule
 from .schedule import Schedule, lr_lambda
-from .teacher_cache import TeacherCache
+from .teacher_cache import StreamedTeacherCache, TeacherCache
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Run:
     student: torch.nn.Module = None
     module: KDModule = None
     teacher: torch.nn.Module | None = None
-    cache: TeacherCache | None = None
+    cache: TeacherCache | StreamedTeacherCache | None = None
     base: object = None  # the dataset (map-style or streamed)
     view: SeededView | None = None
     indices: torch.Tensor | None = None
@@ -138,13 +139,27 @@ def _build_student(cfg: TrainConfig) -> torch.nn.Module:
     return student
 
 
+def _open_cache(cfg: TrainConfig):
+    """The in-memory ``.pt`` cache, or (a folder, with tar shards) the per-shard sidecars read as streamed."""
+    if not Path(cfg.teacher_cache).is_dir():
+        return TeacherCache(cfg.teacher_cache)
+    p = Path(cfg.train_data)
+    if not (".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))):
+        raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
+                         f"--train-data must be the tar shards they were built for")
+    from ..data import expand_shards
+
+    return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
+                                keep=cfg.workers + 2)
+
+
 def _build_teacher(run: Run) -> int | None:
     """The online teacher or the teacher cache (KD runs); returns the teacher's embedding size."""
     cfg = run.cfg
     if not run.kd:
         return None
     if cfg.teacher_cache:
-        run.cache = TeacherCache(cfg.teacher_cache)
+        run.cache = _open_cache(cfg)
         if cfg.aug_variants not in (0, run.cache.variants):
             raise TrainError(f"--aug-variants {cfg.aug_variants} != the cache's {run.cache.variants} variants")
         run.cfg = cfg.replace(aug_variants=run.cache.variants)  # the run's effective config, not the caller's
@@ -166,15 +181,19 @@ def _build_data(run: Run, dataset):
         run.base = copy.copy(dataset)
         if hasattr(run.base, "transform"):
             run.base.transform = transform
-    if run.streaming and (run.cache is not None or cfg.train_subset < 1.0):
-        raise TrainError("tar shards are streamed: --teacher-cache and --train-subset need a captions CSV or a "
-                         "class folder (random access)")
+    if run.streaming and (isinstance(run.cache, TeacherCache) or cfg.train_subset < 1.0):
+        raise TrainError("tar shards are streamed: --train-subset and a .pt --teacher-cache need a captions CSV "
+                         "or a class folder (random access); for shards build per-shard teacher sidecars")
+    if isinstance(run.cache, StreamedTeacherCache):
+        if not isinstance(run.base, TarShards):
+            raise TrainError("a folder --teacher-cache (per-shard sidecars) needs tar shards as the training data")
+        run.base.augment = SeededAugment(transform, cfg.seed)  # the crops the sidecars were built for
     n_total = 0 if run.streaming else len(run.base)
     run.indices = torch.arange(n_total)
     if cfg.train_subset < 1.0:
         g = torch.Generator().manual_seed(cfg.subset_seed)
         run.indices = torch.randperm(n_total, generator=g)[:max(1, round(cfg.train_subset * n_total))].sort().values
-    if run.cache is not None:
+    if isinstance(run.cache, TeacherCache):
         run.cache.check(str(cfg.train_data), n_total, cfg.seed, cfg.crop_scale, student.preprocess_cfg.get("image_size"))
     run.view = None if run.streaming else SeededView(run.base, cfg.seed)
 
