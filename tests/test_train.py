@@ -301,8 +301,8 @@ def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(toy_csv, tiny_teacher_d
 def test_accumulation_equals_the_larger_batch(toy_csv, tiny_teacher_dir, tmp_path):
     """accum_freq=2 x batch 4 == one step on batch 8: loss, every gradient, the update (every KD term + balancer;
     an hf-clip student: LayerNorm only, as BatchNorm normalises each micro-batch on its own)."""
-    common = dict(arch="hf-clip", steps=5, align_steps=0, distil_steps=0, affinity=True, stop_after=1,
-                  grad_clip=0.0, bn_recalibrate=0, crop_scale=(0.5, 1.0))
+    common = dict(arch="hf-clip", precision="fp32", steps=5, align_steps=0, distil_steps=0, affinity=True,
+                  stop_after=1, grad_clip=0.0, bn_recalibrate=0, crop_scale=(0.5, 1.0))
     big = train(base_cfg(toy_csv, tmp_path / "big", tiny_teacher_dir, **common).replace(batch_size=8))
     acc = train(base_cfg(toy_csv, tmp_path / "acc", tiny_teacher_dir, **common, accum_freq=2))
     rb, ra = read_log(tmp_path / "big")[0], read_log(tmp_path / "acc")[0]
