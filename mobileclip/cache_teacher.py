@@ -10,7 +10,15 @@ reproduces exactly the crops (and, for class folders, the prompt templates) trai
         --variants 4 --out data/teacher_cache.pt
     python -m mobileclip.train --train-data data/captions.csv --teacher-cache data/teacher_cache.pt ...
 
-The file holds float16 image and text embeddings ``(variants, samples, dim)``, the teacher's logit
+On tar shards ``--out`` is a folder of per-shard sidecars (``NAME.teacher.npz``, see
+``mobileclip.shard_cache``), built shard by shard (resumable; ``torchrun --nproc-per-node N`` splits the
+shards) and streamed by training with ``--teacher-cache FOLDER``, so memory stays flat as the data grows:
+
+    torchrun --nproc-per-node 8 -m mobileclip.cache_teacher --train-data 'shards/part-{000000..000999}.tar' \
+        --variants 30 --device cuda --out shards/teacher
+    python -m mobileclip.train --train-data 'shards/part-{000000..000999}.tar' --teacher-cache shards/teacher ...
+
+The .pt file holds float16 image and text embeddings ``(variants, samples, dim)``, the teacher's logit
 scale and what it was built from (data path, sample count, seed, crop scale, teacher); training refuses a
 cache that does not match its own data and augmentation settings.
 """
@@ -91,11 +99,48 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
     return info
 
 
+def is_shards(train_data: str) -> bool:
+    p = Path(train_data)
+    return ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))
+
+
+def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int = 1, seed: int = 0,
+                      batch_size: int = 64, crop_scale=(0.9, 1.0), device: str = "cpu") -> dict:
+    """Per-shard teacher sidecars for tar shards, this process's share (``RANK``/``WORLD_SIZE`` of torchrun:
+    shards split ``rank::world_size``); valid sidecars are kept, ones built for other settings refused."""
+    from .data import TarShards
+    from .shard_cache import build_shard_sidecars
+    from .training.data import SeededAugment
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    t = load_teacher(teacher, device=device)
+    augment = SeededAugment(PairTransform(dict(t.preprocess_cfg), None, train=True, scale=crop_scale), seed)
+
+    def augment_variant(image, variant, index):
+        augment.variant = variant
+        return augment(image, index)
+
+    def encode(images, ids):
+        return t(images.to(device), trim_padding(ids).to(device))
+
+    settings = {"teacher": t.label, "teacher_preprocess": dict(t.preprocess_cfg), "seed": seed,
+                "crop_scale": list(crop_scale)}
+    shards = TarShards(train_data, None, get_tokenizer())
+    res = build_shard_sidecars(shards, encode, augment_variant, settings, variants, out_dir, rank, world, batch_size)
+    print(f"rank {rank}/{world}: wrote {len(res['written'])} teacher sidecar(s), kept {len(res['kept'])} valid one(s) "
+          f"in {out_dir} (teacher {t.label}, {variants} variant(s))", flush=True)
+    return res
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_teacher(p)
-    p.add_argument("--train-data", required=True, help="captions CSV or class folder (the same as training's)")
-    p.add_argument("--out", required=True, help="cache file to write (.pt)")
+    p.add_argument("--train-data", required=True,
+                   help="captions CSV, class folder or tar shards (the same as training's)")
+    p.add_argument("--out", required=True, help="cache file to write (.pt); for tar shards the folder of the per-shard "
+                                                "sidecars (NAME.teacher.npz; run under torchrun to split the shards)")
     p.add_argument("--variants", type=int, default=1, help="augmentation variants K (training uses epoch %% K)")
     p.add_argument("--seed", type=int, default=0, help="augmentation seed: must equal training's --seed")
     p.add_argument("--crop-scale", type=float, nargs=2, default=(0.9, 1.0), metavar=("MIN", "MAX"),
@@ -110,6 +155,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with cli_errors("mobileclip.cache_teacher"):
+        if is_shards(args.train_data):
+            return build_shard_cache(args.teacher, args.train_data, args.out, args.variants, args.seed,
+                                     args.batch_size, tuple(args.crop_scale), args.device)
         build_cache(args.teacher, args.train_data, args.out, args.variants, args.seed, args.batch_size,
                     tuple(args.crop_scale), args.templates, args.workers, args.device)
 

@@ -345,6 +345,7 @@ class TarShards(IterableDataset):
         self.shuffle_buffer, self.resample = shuffle_buffer, resample
         self.skip_counter = SkipCounter(None)
         self._number = {str(path): i for i, path in enumerate(self.shards)}
+        self.augment = None  # (image, index) -> tensor(s): a per-sample seeded transform instead of transform
 
     @property
     def skipped(self) -> int:
@@ -413,7 +414,8 @@ class TarShards(IterableDataset):
                 self.skip_counter.add(None, reason)
                 continue
             caption = txt.decode("utf-8", errors="replace").strip()
-            yield self.transform(image), _tokenize(self.tokenizer, caption), index
+            x = self.augment(image, index) if self.augment is not None else self.transform(image)
+            yield x, _tokenize(self.tokenizer, caption), index
 
 
 def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: str = "shard") -> list[Path]:

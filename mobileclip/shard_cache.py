@@ -138,14 +138,16 @@ class ShardTeacherCache:
 
     def load(self, shard) -> "ShardEmbeddings":
         with np.load(sidecar_path(shard, self.out_dir), allow_pickle=False) as z:
-            return ShardEmbeddings(z["keys"].tolist(), z["image"], z["text"], float(z["logit_scale"]))
+            return ShardEmbeddings(z["keys"].tolist(), z["image"], z["text"], float(z["logit_scale"]),
+                                   z["index"].tolist())
 
 
 class ShardEmbeddings:
     """One shard's teacher embeddings: ``lookup(key, variant)`` -> fp32 (image, text) tensors."""
 
-    def __init__(self, keys, image, text, logit_scale: float):
+    def __init__(self, keys, image, text, logit_scale: float, index=()):
         self.row = {k: i for i, k in enumerate(keys)}
+        self.row_of_index = {int(x): i for i, x in enumerate(index)}  # TarShards index -> row
         self.image, self.text, self.logit_scale = image, text, logit_scale
 
     def __contains__(self, key) -> bool:

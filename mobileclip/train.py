@@ -35,12 +35,12 @@ from .batchnorm import recalibrate_bn
 from .errors import TrainError, cli_errors
 from .fileio import remove_stale_temps
 from .runlock import run_lock
-from .tokenizer import trim_padding
 from .training.config import PROG, TrainConfig, build_parser, check_config, parse_args
 from .training.data import collate_train, epoch_batches, item_seed
 from .training.run import Run, dist_info, setup
 from .training.schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
 from .training.state import restore, save
+from .training.step import forward_backward, mean_over_ranks, micro_batch
 
 __all__ = ["PROG", "Run", "TrainConfig", "TrainError", "build_parser", "main", "parse_args", "train"]
 
@@ -101,7 +101,12 @@ def open_log(run: Run):
             "teacher " + (run.teacher.label if run.teacher else "-")
         print(f"training {getattr(run.student, 'config', {}).get('name', cfg.arch)} on {run.device} "
               f"({run.world} process{'es' if run.world > 1 else ''}), {data}, {cfg.steps} steps, "
-              f"phases {run.schedule.phases}, {source}", flush=True)
+              f"phases {run.schedule.phases}, {source}, precision {run.prec.name}"
+              + (f", {cfg.accum_freq} micro-batches per step" if cfg.accum_freq > 1 else "")
+              + (f", negatives gathered from {run.world} ranks" + (" (with grad)" if run.gather.gather_with_grad
+                                                                  else "")
+                 + (" (local loss)" if run.gather.local_loss else "") if run.gather.distributed else ""),
+              flush=True)
     if run.is_main and not cfg.quiet:
         from tqdm import tqdm
 
@@ -192,22 +197,14 @@ def epoch_loader(run: Run, variant: int):
         return _map_loader(run, run.epoch, run.batch_in_epoch)
     # streamed: shard order and augmentation seeded per epoch; resume replays the stream to its position
     run.base.set_epoch(run.epoch)
+    if getattr(run.base, "augment", None) is not None:  # per-sample seeded crops (per-shard teacher cache)
+        run.base.augment.variant = variant
     torch.manual_seed(item_seed(cfg.seed, variant, run.rank))
     loader = _synced(run, iter(torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, drop_last=True,
                                                           num_workers=cfg.workers, collate_fn=collate_train)))
     for _ in range(run.batch_in_epoch):
         next(loader, None)
     return loader
-
-
-def _teacher_outputs(run: Run, variant: int, idx, t_images, ids, active) -> dict | None:
-    if not run.kd or active == ["contrastive"]:
-        return None
-    if run.cache is not None:
-        return run.cache.lookup(variant, idx, run.device)
-    with torch.no_grad(), torch.autocast(run.device.type, enabled=run.use_amp):
-        t_out = run.teacher(t_images, ids)
-    return {k: t_out[k].float() for k in ("image_embeds", "text_embeds", "logit_scale")}
 
 
 def _skip_nonfinite(run: Run):
@@ -224,28 +221,25 @@ def _skip_nonfinite(run: Run):
                          f"lower --lr or check the data")
 
 
-def train_step(run: Run, batch, variant: int, t0: float):
-    """One optimiser step on ``batch``; returns ``(phase, total, grad_norm, terms)`` or None (non-finite, skipped)."""
-    images, ids, idx = batch
-    ids = trim_padding(ids).to(run.device)
-    if isinstance(images, (list, tuple)):
-        s_images, t_images = images[0].to(run.device), images[1].to(run.device)
-    else:
-        s_images = t_images = images.to(run.device)
-    s_images = s_images.contiguous(memory_format=run.layout)
+def train_step(run: Run, batches: list, variant: int, t0: float):
+    """One optimiser step on ``batches`` (``--accum-freq`` micro-batches); returns ``(phase, total, grad_norm,
+    terms)`` (averaged over ranks) or None (non-finite, skipped)."""
     phase = run.schedule.phase_at(run.step)
     active = run.schedule.terms(phase)
-    t_out = _teacher_outputs(run, variant, idx, t_images, ids, active)
-    with torch.autocast(run.device.type, enabled=run.use_amp):
-        total, terms, _ = run.ddp(s_images, ids, active, t_out)
+    mbs = [micro_batch(run, b, variant, active) for b in batches]
     opt, scaler = run.optimizer, run.scaler
     opt.zero_grad(set_to_none=True)
-    scaler.scale(total).backward()
+    total, terms = forward_backward(run, mbs, active)
     scaler.unscale_(opt)
     params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
     clip = run.cfg.grad_clip if run.cfg.grad_clip > 0 else float("inf")
     grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-    if _all_ranks_min(run, float(torch.isfinite(total).item() and torch.isfinite(grad_norm).item())) == 0:
+    finite_loss = float(torch.isfinite(total).item())
+    if _all_ranks_min(run, finite_loss and float(torch.isfinite(grad_norm).item())) == 0:
+        if run.use_amp and _all_ranks_min(run, finite_loss) == 1:  # fp16 gradient overflow: the scaler backs off
+            opt.zero_grad(set_to_none=True)
+            scaler.update()
+            return None
         _skip_nonfinite(run)
         return None
     scaler.step(opt)
@@ -255,23 +249,28 @@ def train_step(run: Run, batch, variant: int, t0: float):
         run.student.logit_scale.clamp_(0, math.log(100))
     run.step += 1
     run.step_times.append(time.perf_counter() - t0)
-    return phase, float(total.detach()), float(grad_norm), {k: float(v.detach()) for k, v in terms.items()}
+    total_mean, vals = mean_over_ranks(run, total, terms)
+    return phase, total_mean, float(grad_norm), vals
 
 
 def train_epoch(run: Run):
     """Steps until the epoch's batches run out (next epoch) or the run reaches its stop step."""
     cfg = run.cfg
     variant = run.epoch % cfg.aug_variants if cfg.aug_variants else run.epoch
-    seen, first_step = 0, run.step
+    seen, first_step, pending, t0 = 0, run.step, [], None
     for batch, dropped in epoch_loader(run, variant):
         seen += 1
-        t0 = time.perf_counter()
+        t0 = t0 if pending else time.perf_counter()
         run.skipped_images += dropped
         has_data = _all_ranks_min(run, 0.0 if batch is None else 1.0)
         run.batch_in_epoch += 1
         if has_data == 0:
             continue
-        result = train_step(run, batch, variant, t0)
+        pending.append(batch)
+        if len(pending) < cfg.accum_freq:  # micro-batches left over at the epoch's end are dropped
+            continue
+        result = train_step(run, pending, variant, t0)
+        pending = []
         if result is None:
             continue
         after_step(run, *result)
@@ -280,8 +279,9 @@ def train_epoch(run: Run):
     if run.streaming and seen == 0 and run.batch_in_epoch == 0:
         raise TrainError(f"{cfg.train_data}: the shards hold fewer than one batch of readable samples")
     if run.step == first_step and seen and run.batch_in_epoch == seen:
-        raise TrainError(f"{cfg.train_data}: a whole epoch gave no training step (no batch of "
-                         f"--batch-size {cfg.batch_size} held 2 readable images)")
+        raise TrainError(f"{cfg.train_data}: a whole epoch gave no training step (no batch of --batch-size "
+                         f"{cfg.batch_size} held 2 readable images, or the epoch has fewer than --accum-freq "
+                         f"{cfg.accum_freq} batches)")
     run.epoch += 1
     run.batch_in_epoch = 0
 
@@ -292,6 +292,8 @@ def _student_images(run: Run):
     cfg = run.cfg
     if run.streaming:
         torch.manual_seed(item_seed(cfg.seed, 0, run.rank))
+        if getattr(run.base, "augment", None) is not None:
+            run.base.augment.variant = 0
         it = torch.utils.data.DataLoader(run.base, batch_size=cfg.batch_size, collate_fn=collate_train)
     else:
         run.view.variant = 0

@@ -1,5 +1,6 @@
 """Trainer: phases, balancer, resume, corrupt images, NaN guard, hf-clip proxy teacher, DDP, --help."""
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -127,8 +128,9 @@ def _state(out: Path):
     return p["state_dict"], p["extra"]["train_state"]
 
 
-def test_resume_is_exact(toy_csv, tiny_teacher_dir, tmp_path):
-    common = dict(steps=7, align_steps=2, distil_steps=2, crop_scale=(0.5, 1.0))
+@pytest.mark.parametrize("accum_freq", [1, 2])
+def test_resume_is_exact(toy_csv, tiny_teacher_dir, tmp_path, accum_freq):
+    common = dict(steps=7, align_steps=2, distil_steps=2, crop_scale=(0.5, 1.0), accum_freq=accum_freq)
     a, b = tmp_path / "a", tmp_path / "b"
     train(base_cfg(toy_csv, a, tiny_teacher_dir, **common))
     res = train(base_cfg(toy_csv, b, tiny_teacher_dir, **common, stop_after=4))  # "killed" mid-epoch 2
@@ -202,16 +204,20 @@ def test_bad_input_is_one_line_error(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("mobileclip.train: error:")
 
 
-def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path):
+@pytest.mark.parametrize("flags,port,expect", [
+    ([], 29533, "negatives gathered from 2 ranks\n"),
+    (["--gather-with-grad", "--local-loss", "--accum-freq", "2"], 29534,
+     "2 micro-batches per step, negatives gathered from 2 ranks (with grad) (local loss)")])
+def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path, flags, port, expect):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
            "-m", "mobileclip.train", "--train-data", str(toy_csv), "--model", "tiny-lsra-light", "--teacher",
            str(tiny_teacher_dir), "--steps", "3", "--align-steps", "1", "--distil-steps", "1", "--batch-size", "2",
-           "--out", str(out), "--quiet", "--log-every", "1", "--device", "cpu"]
+           "--out", str(out), "--quiet", "--log-every", "1", "--device", "cpu", *flags]
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=170)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "(2 processes)" in r.stdout
+    assert "(2 processes)" in r.stdout and expect in r.stdout, r.stdout
     rows = read_log(out)
     assert [r["phase"] for r in rows] == ["align", "distil", "joint"]
     assert load_checkpoint(out / "final.pt") is not None
@@ -281,3 +287,35 @@ def test_channels_last_layout_trains_the_same_function(toy_csv, tmp_path):
         model.to(memory_format=torch.channels_last)
         got = model.encode_image(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_trains_on_cpu_and_fp16_needs_cuda(toy_csv, tiny_teacher_dir, tmp_path):
+    res = train(base_cfg(toy_csv, tmp_path / "bf16", tiny_teacher_dir, steps=3, align_steps=1, distil_steps=1,
+                         precision="amp_bf16"))
+    rows = read_log(tmp_path / "bf16")
+    assert res["finished"] and len(rows) == 3 and all(math.isfinite(float(r["total"])) for r in rows)
+    with pytest.raises(mobileclip.MobileClipError, match="needs a CUDA device"):
+        train(base_cfg(toy_csv, tmp_path / "fp16", None, steps=1, precision="amp", device="cpu"))
+
+
+def test_accumulation_equals_the_larger_batch(toy_csv, tiny_teacher_dir, tmp_path):
+    """accum_freq=2 x batch 4 == one step on batch 8: loss, every gradient, the update (every KD term + balancer;
+    an hf-clip student: LayerNorm only, as BatchNorm normalises each micro-batch on its own)."""
+    common = dict(arch="hf-clip", precision="fp32", steps=5, align_steps=0, distil_steps=0, affinity=True,
+                  stop_after=1, grad_clip=0.0, bn_recalibrate=0, crop_scale=(0.5, 1.0))
+    big = train(base_cfg(toy_csv, tmp_path / "big", tiny_teacher_dir, **common).replace(batch_size=8))
+    acc = train(base_cfg(toy_csv, tmp_path / "acc", tiny_teacher_dir, **common, accum_freq=2))
+    rb, ra = read_log(tmp_path / "big")[0], read_log(tmp_path / "acc")[0]
+    for k in ["total"] + ALL_TERMS:
+        assert float(ra[k]) == pytest.approx(float(rb[k]), rel=1e-4, abs=1e-6), k
+    pb, pa = dict(big["module"].named_parameters()), dict(acc["module"].named_parameters())
+    n_grads = 0
+    for name, p in pb.items():
+        if p.grad is None:
+            assert pa[name].grad is None, name
+            continue
+        n_grads += 1
+        torch.testing.assert_close(pa[name].grad, p.grad, rtol=1e-3, atol=1e-6, msg=name)
+        live = p.grad.abs() > 1e-5  # Adam's first step is ~lr*sign(g): meaningless where g is rounding noise
+        torch.testing.assert_close(pa[name][live], p[live], rtol=1e-4, atol=1e-6, msg=name)
+    assert n_grads > 10 and pb["balancer.log_vars"].grad.abs().sum() > 0

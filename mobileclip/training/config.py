@@ -27,6 +27,8 @@ class TrainConfig:
     crop_scale: tuple[float, float] = (0.9, 1.0)
     aug_variants: int = 0
     workers: int = 0
+    shuffle_buffer: int = 0
+    resample: bool = False
     # model
     arch: str = "student"  # student | hf-clip
     model: str = DEFAULT_MODEL
@@ -53,7 +55,10 @@ class TrainConfig:
     warmup: int = -1
     min_lr_ratio: float = 0.01
     grad_clip: float = 1.0
-    amp: str = "auto"  # auto | on | off
+    precision: str = "auto"  # auto | fp32 | amp | amp_bf16
+    accum_freq: int = 1
+    gather_with_grad: bool = False
+    local_loss: bool = False
     channels_last: str = "on"  # on | off
     max_nonfinite: int = 10
     seed: int = 0
@@ -162,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K augmentation variants cycled over epochs (epoch %% K); 0 = a new one every epoch. "
                         "Set by the cache when --teacher-cache is used")
     g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    g.add_argument("--shuffle-buffer", type=int, default=0, help="tar shards: sample shuffle buffer size (0 = off)")
+    g.add_argument("--resample", action="store_true",
+                   help="tar shards: draw shards with replacement (an endless stream; epochs end at no boundary)")
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["student", "hf-clip"], default="student",
                    help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
@@ -175,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     k = p.add_argument_group("distillation")
     add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
     k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
-                                                         "(python -m mobileclip.cache_teacher); the teacher is not loaded")
+                   "(python -m mobileclip.cache_teacher): a .pt file, or for tar shards the folder of their per-shard "
+                   "sidecars (streamed); the teacher is not loaded")
     k.add_argument("--no-kd", action="store_true", help="contrastive loss only (CLIP from scratch, ablation baseline)")
     k.add_argument("--align-steps", type=int, default=-1, help="phase 1 (feature alignment) steps; -1 = 10%% of --steps")
     k.add_argument("--distil-steps", type=int, default=-1, help="phase 2 (distillation) steps; -1 = 30%% of --steps")
@@ -193,7 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--warmup", type=int, default=-1, help="linear warm-up steps; -1 = 5%% of --steps")
     o.add_argument("--min-lr-ratio", type=float, default=0.01, help="cosine floor as a fraction of --lr")
     o.add_argument("--grad-clip", type=float, default=1.0, help="clip the global grad norm (after AMP unscale); 0 = off")
-    o.add_argument("--amp", choices=["auto", "on", "off"], default="auto", help="mixed precision: auto = on with CUDA")
+    o.add_argument("--precision", choices=["auto", "fp32", "amp", "amp_bf16"], default="auto",
+                   help="fp32; amp = fp16 autocast + loss scaling (CUDA); amp_bf16 = bf16 autocast (CPU or a GPU "
+                        "with bf16); auto = amp on CUDA, else fp32")
+    o.add_argument("--accum-freq", type=int, default=1,
+                   help="micro-batches (of --batch-size) per optimizer step; their embeddings are cached so the "
+                        "contrastive negatives span all of them")
+    o.add_argument("--gather-with-grad", action="store_true",
+                   help="DDP: all-gather embeddings with a differentiable gather (default: other ranks' are constants)")
+    o.add_argument("--local-loss", action="store_true",
+                   help="DDP: each rank scores only its own samples against all ranks' (needs --gather-with-grad)")
     o.add_argument("--channels-last", choices=["on", "off"], default="on",
                    help="image tower and image batches in channels-last memory layout (faster convolutions on CPU "
                         "and tensor cores; the same model up to rounding)")

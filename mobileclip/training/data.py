@@ -85,6 +85,26 @@ def collate_train(batch):
     return (collated if collated is not None and len(collated[-1]) >= 2 else None), dropped
 
 
+class SeededAugment:
+    """``(image, index) -> transform(image)`` with the RNGs seeded from (seed, variant, index), as
+    :class:`SeededView` does for map-style data: streamed samples whose crops a per-shard teacher cache
+    describes (``TarShards.augment``)."""
+
+    def __init__(self, transform, seed: int, variant: int = 0):
+        self.transform, self.seed, self.variant = transform, seed, variant
+
+    def __call__(self, image, index: int):
+        s = item_seed(self.seed, self.variant, int(index))
+        state = random.getstate()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            random.seed(s)
+            try:
+                return self.transform(image)
+            finally:
+                random.setstate(state)
+
+
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
     """This rank's batches (positions into the training index list) for ``epoch``; drop-last, same count per rank."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)
@@ -98,14 +118,15 @@ def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: 
 
 
 def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
-                  seed: int = 0):
-    """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar)."""
+                  seed: int = 0, shuffle_buffer: int = 0, resample: bool = False):
+    """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar; with a
+    sample ``shuffle_buffer`` and shard ``resample``-ing)."""
     from .. import data
 
     p = Path(path)
     if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
         return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
-                              seed=seed)
+                              seed=seed, shuffle_buffer=shuffle_buffer, resample=resample)
     if p.suffix.lower() == ".csv":
         if not p.is_file():
             raise TrainError(f"caption CSV not found: {path}")

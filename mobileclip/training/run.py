@@ -13,13 +13,16 @@ import numpy as np
 import torch
 
 from .. import create_model, get_tokenizer, load_teacher
+from ..distributed import GatherSpec
 from ..errors import TrainError
+from ..precision import Precision, precision_for
 from .config import TrainConfig
-from .data import PairTransform, SeededView, build_dataset
+from ..data import TarShards
+from .data import PairTransform, SeededAugment, SeededView, build_dataset
 from .hf_proxy import HFClipTrainable, hf_clip_config
 from .kd import KDModule
 from .schedule import Schedule, lr_lambda
-from .teacher_cache import TeacherCache
+from .teacher_cache import StreamedTeacherCache, TeacherCache
 
 
 @dataclass
@@ -30,11 +33,12 @@ class Run:
     rank: int
     world: int
     device: torch.device
-    use_amp: bool
+    prec: Precision
+    gather: GatherSpec
     student: torch.nn.Module = None
     module: KDModule = None
     teacher: torch.nn.Module | None = None
-    cache: TeacherCache | None = None
+    cache: TeacherCache | StreamedTeacherCache | None = None
     base: object = None  # the dataset (map-style or streamed)
     view: SeededView | None = None
     indices: torch.Tensor | None = None
@@ -78,6 +82,11 @@ class Run:
         return self.cfg.steps if self.cfg.stop_after is None else min(self.cfg.steps, self.cfg.stop_after)
 
     @property
+    def use_amp(self) -> bool:
+        """Whether losses go through the (enabled) GradScaler: fp16 autocast."""
+        return self.prec.scaler
+
+    @property
     def layout(self):
         return torch.channels_last if self.cfg.channels_last == "on" else torch.contiguous_format
 
@@ -100,14 +109,20 @@ def _start_process(cfg: TrainConfig) -> Run:
         device = torch.device(cfg.device)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    if cfg.amp == "on" and device.type != "cuda":
-        raise TrainError("--amp on needs a CUDA device (mixed precision is only used on GPUs)")
+    precision = cfg.precision if cfg.precision != "auto" else "amp" if device.type == "cuda" else "fp32"
+    try:
+        prec = precision_for(precision, device)
+        gather = GatherSpec.from_process_group(cfg.local_loss, cfg.gather_with_grad)
+    except ValueError as e:
+        raise TrainError(str(e)) from None
+    if cfg.accum_freq < 1:
+        raise TrainError(f"--accum-freq must be >= 1, not {cfg.accum_freq}")
     if cfg.tensorboard:
         try:
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401
         except ImportError:
             raise TrainError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
-    return Run(cfg, rank, world, device, use_amp=device.type == "cuda" and cfg.amp != "off")
+    return Run(cfg, rank, world, device, prec, gather)
 
 
 def _build_student(cfg: TrainConfig) -> torch.nn.Module:
@@ -124,13 +139,27 @@ def _build_student(cfg: TrainConfig) -> torch.nn.Module:
     return student
 
 
+def _open_cache(cfg: TrainConfig):
+    """The in-memory ``.pt`` cache, or (a folder, with tar shards) the per-shard sidecars read as streamed."""
+    if not Path(cfg.teacher_cache).is_dir():
+        return TeacherCache(cfg.teacher_cache)
+    p = Path(cfg.train_data)
+    if not (".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))):
+        raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
+                         f"--train-data must be the tar shards they were built for")
+    from ..data import expand_shards
+
+    return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
+                                keep=cfg.workers + 2)
+
+
 def _build_teacher(run: Run) -> int | None:
     """The online teacher or the teacher cache (KD runs); returns the teacher's embedding size."""
     cfg = run.cfg
     if not run.kd:
         return None
     if cfg.teacher_cache:
-        run.cache = TeacherCache(cfg.teacher_cache)
+        run.cache = _open_cache(cfg)
         if cfg.aug_variants not in (0, run.cache.variants):
             raise TrainError(f"--aug-variants {cfg.aug_variants} != the cache's {run.cache.variants} variants")
         run.cfg = cfg.replace(aug_variants=run.cache.variants)  # the run's effective config, not the caller's
@@ -147,20 +176,24 @@ def _build_data(run: Run, dataset):
                               train=True, scale=cfg.crop_scale)
     if dataset is None:
         run.base = build_dataset(cfg.train_data, transform, get_tokenizer(), cfg.templates, run.rank, run.world,
-                                 cfg.seed)
+                                 cfg.seed, cfg.shuffle_buffer, cfg.resample)
     else:
         run.base = copy.copy(dataset)
         if hasattr(run.base, "transform"):
             run.base.transform = transform
-    if run.streaming and (run.cache is not None or cfg.train_subset < 1.0):
-        raise TrainError("tar shards are streamed: --teacher-cache and --train-subset need a captions CSV or a "
-                         "class folder (random access)")
+    if run.streaming and (isinstance(run.cache, TeacherCache) or cfg.train_subset < 1.0):
+        raise TrainError("tar shards are streamed: --train-subset and a .pt --teacher-cache need a captions CSV "
+                         "or a class folder (random access); for shards build per-shard teacher sidecars")
+    if isinstance(run.cache, StreamedTeacherCache):
+        if not isinstance(run.base, TarShards):
+            raise TrainError("a folder --teacher-cache (per-shard sidecars) needs tar shards as the training data")
+        run.base.augment = SeededAugment(transform, cfg.seed)  # the crops the sidecars were built for
     n_total = 0 if run.streaming else len(run.base)
     run.indices = torch.arange(n_total)
     if cfg.train_subset < 1.0:
         g = torch.Generator().manual_seed(cfg.subset_seed)
         run.indices = torch.randperm(n_total, generator=g)[:max(1, round(cfg.train_subset * n_total))].sort().values
-    if run.cache is not None:
+    if isinstance(run.cache, TeacherCache):
         run.cache.check(str(cfg.train_data), n_total, cfg.seed, cfg.crop_scale, student.preprocess_cfg.get("image_size"))
     run.view = None if run.streaming else SeededView(run.base, cfg.seed)
 
@@ -191,7 +224,7 @@ def _build_optimisation(run: Run):
     warmup = max(1, round(0.05 * cfg.steps)) if cfg.warmup < 0 else max(1, cfg.warmup)
     sched_fn = lr_lambda(warmup, cfg.steps, cfg.min_lr_ratio)
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, [sched_fn] * len(run.optimizer.param_groups))
-    run.scaler = torch.amp.GradScaler("cuda", enabled=run.use_amp)
+    run.scaler = run.prec.grad_scaler()
     run.schedule = Schedule(cfg.steps, run.kd, cfg.align_steps, cfg.distil_steps, cfg.affinity)
 
 
@@ -204,7 +237,8 @@ def setup(cfg: TrainConfig, dataset=None) -> Run:
     student = _build_student(cfg)
     teacher_dim = _build_teacher(run)
     cfg = run.cfg
-    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity).to(run.device)
+    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity,
+                          gather=run.gather).to(run.device)
     run.student = run.module.student
     run.student.to(memory_format=run.layout)  # only 4-D (conv) weights change layout
     _build_data(run, dataset)

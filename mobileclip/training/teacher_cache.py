@@ -48,3 +48,61 @@ class TeacherCache:
                 "text_embeds": self.text[v, indices].float().to(device),
                 "logit_scale": torch.tensor(self.logit_scale, device=device)}
 
+
+
+class StreamedTeacherCache:
+    """Per-shard teacher sidecars (``python -m mobileclip.cache_teacher`` on tar shards) for a streamed run.
+
+    Every sidecar is checked up front (same teacher, seed, crop scale, variants; each shard's name and size);
+    then embeddings are looked up by the TarShards index and read one shard at a time, keeping the last
+    ``keep`` shards loaded, so memory stays flat however many shards the dataset has."""
+
+    def __init__(self, folder, shards, seed: int, crop_scale, keep: int = 2):
+        from ..errors import MobileClipError
+        from ..shard_cache import ShardTeacherCache, read_meta, sidecar_path
+
+        first = sidecar_path(shards[0], folder)
+        if not first.is_file():
+            raise TrainError(f"--teacher-cache {folder}: no teacher sidecar {first.name} for shard {shards[0]}")
+        meta = read_meta(first)
+        problems = [f"augmentation seed {meta.get('seed')} != --seed {seed}"] if meta.get("seed") != seed else []
+        if meta.get("crop_scale") != list(crop_scale):
+            problems.append(f"crop scale {meta.get('crop_scale')} != {list(crop_scale)}")
+        if problems:
+            raise TrainError("teacher sidecars do not match this run: " + "; ".join(problems))
+        settings = {k: v for k, v in meta.items() if k not in ("format", "version", "shard", "shard_bytes",
+                                                               "variants")}
+        try:
+            self.reader = ShardTeacherCache(shards, settings, meta["variants"], folder)
+        except MobileClipError as e:
+            raise TrainError(str(e)) from None
+        self.shards, self.keep, self.variants = list(shards), max(1, keep), meta["variants"]
+        self.meta = meta
+        self._loaded = {}  # shard number -> ShardEmbeddings, least recently used first
+        self.embed_dim = next((e.image.shape[-1] for e in map(self._shard, range(len(self.shards)))
+                               if e.image.shape[1] > 0), 0)
+
+    def _shard(self, number: int):
+        emb = self._loaded.pop(number, None)
+        if emb is None:
+            emb = self.reader.load(self.shards[number])
+            while len(self._loaded) >= self.keep:
+                self._loaded.pop(next(iter(self._loaded)))
+        self._loaded[number] = emb
+        return emb
+
+    def lookup(self, variant: int, indices: torch.Tensor, device) -> dict:
+        from ..data import SHARD_STRIDE
+
+        images, texts, scale = [], [], None
+        for index in indices.tolist():
+            emb = self._shard(index // SHARD_STRIDE)
+            row = emb.row_of_index.get(index)
+            if row is None:
+                raise TrainError(f"teacher sidecar of {self.shards[index // SHARD_STRIDE].name} has no entry for "
+                                 f"sample {index % SHARD_STRIDE} (rebuild it)")
+            images.append(torch.from_numpy(emb.image[variant % self.variants, row].astype("float32")))
+            texts.append(torch.from_numpy(emb.text[row].astype("float32")))
+            scale = emb.logit_scale
+        return {"image_embeds": torch.stack(images).to(device), "text_embeds": torch.stack(texts).to(device),
+                "logit_scale": torch.tensor(scale, device=device)}
