@@ -257,7 +257,7 @@ def train_epoch(run: Run):
     """Steps until the epoch's batches run out (next epoch) or the run reaches its stop step."""
     cfg = run.cfg
     variant = run.epoch % cfg.aug_variants if cfg.aug_variants else run.epoch
-    seen, first_step, pending, t0 = 0, run.step, [], None
+    seen, usable, pending, t0 = 0, 0, [], None
     for batch, dropped in epoch_loader(run, variant):
         seen += 1
         t0 = t0 if pending else time.perf_counter()
@@ -266,6 +266,7 @@ def train_epoch(run: Run):
         run.batch_in_epoch += 1
         if has_data == 0:
             continue
+        usable += 1
         pending.append(batch)
         if len(pending) < cfg.accum_freq:  # micro-batches left over at the epoch's end are dropped
             continue
@@ -278,7 +279,9 @@ def train_epoch(run: Run):
             return
     if run.streaming and seen == 0 and run.batch_in_epoch == 0:
         raise TrainError(f"{cfg.train_data}: the shards hold fewer than one batch of readable samples")
-    if run.step == first_step and seen and run.batch_in_epoch == seen:
+    # an epoch whose batches could never make a step (a step skipped for an fp16 overflow or a non-finite
+    # gradient is the GradScaler's / --max-nonfinite's business, not this guard's)
+    if seen and run.batch_in_epoch == seen and usable < cfg.accum_freq:
         raise TrainError(f"{cfg.train_data}: a whole epoch gave no training step (no batch of --batch-size "
                          f"{cfg.batch_size} held 2 readable images, or the epoch has fewer than --accum-freq "
                          f"{cfg.accum_freq} batches)")

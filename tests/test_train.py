@@ -180,6 +180,25 @@ def test_nonfinite_steps_are_skipped_then_abort(toy_csv, tmp_path, monkeypatch):
         train(base_cfg(toy_csv, tmp_path / "nan2", None, steps=3, max_nonfinite=2))
 
 
+def test_an_epoch_of_skipped_steps_is_not_an_empty_epoch(toy_csv, tmp_path, monkeypatch):
+    """Every step of the first epoch skipped (a non-finite loss here; an fp16 GradScaler overflow on CUDA does
+    the same): the run goes on to the next epoch instead of calling the data empty."""
+    from mobileclip import losses
+
+    real = losses.ClipLoss.forward
+    calls = {"n": 0}
+    per_epoch = (len(open(toy_csv).readlines()) - 1) // 4  # one caption per row, batch 4
+
+    def nan_first_epoch(self, *a):
+        calls["n"] += 1
+        out = real(self, *a)
+        return {"contrastive": out["contrastive"] * float("nan")} if calls["n"] <= per_epoch else out
+
+    monkeypatch.setattr(losses.ClipLoss, "forward", nan_first_epoch)
+    res = train(base_cfg(toy_csv, tmp_path / "skip", None, steps=2, max_nonfinite=10))
+    assert res["nonfinite_steps"] == per_epoch and res["step"] == 2
+
+
 def test_hf_clip_proxy_teacher_roundtrip(toy_csv, tmp_path):
     out = tmp_path / "teacher"
     res = train(TrainConfig(arch="hf-clip", hf_config="tiny", no_kd=True, train_data=str(toy_csv), steps=2,
