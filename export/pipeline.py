@@ -108,8 +108,12 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
                    recipes[t])
         e["verification"] = v
         if not v["passed"]:
-            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, "
-                            f"zero-shot agreement {v['zero_shot_agreement']:.1%} fails {v['threshold']}")
+            fid = v.get("zero_shot_fidelity") or {}
+            decisive = fid.get("decisive_agreement")
+            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, zero-shot "
+                            f"agreement {'n/a' if decisive is None else f'{decisive:.1%}'} on "
+                            f"{fid.get('n_decisive', 0)} decisive input(s) (raw {v['zero_shot_agreement']:.1%}) "
+                            f"fails {v['threshold']}")
 
     step(f"writing manifest {manifest_path(out)} and tokenizer vocabulary")
     export_tokenizer(out, ctx)
