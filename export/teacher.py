@@ -15,6 +15,7 @@ manifest is never mixed with the teacher's. ``python -m benchmarks.latency --tea
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,19 @@ class TeacherTextTower(nn.Module):
 
 
 def wrap_teacher(teacher) -> dict[str, nn.Module]:
-    return {"image": TeacherImageTower(teacher.clip).eval(), "text": TeacherTextTower(teacher.clip).eval()}
+    """The two towers of an export-friendly copy of the teacher: plain (``eager``) attention instead of SDPA (whose
+    mask handling adds ``any``/``where`` ops that XNNPACK does not delegate) and every LayerNorm written as mean,
+    subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the student's text tower), so
+    the teacher is not measured on portable kernels the student avoids. Same outputs within the fp32 gate."""
+    from mobileclip.lite_transformer import DecomposedLayerNorm
+
+    clip = copy.deepcopy(teacher.clip)
+    clip.set_attn_implementation("eager")
+    for name, mod in list(clip.named_modules()):
+        for child_name, child in list(mod.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                setattr(mod, child_name, DecomposedLayerNorm(child))
+    return {"image": TeacherImageTower(clip).eval(), "text": TeacherTextTower(clip).eval()}
 
 
 def weights_sha256(module: nn.Module) -> str:
