@@ -2,7 +2,8 @@
 
 Runtimes: PyTorch eager, ``torch.compile`` (inductor; recorded as skipped with the reason when it fails),
 ExecuTorch Python runtime and LiteRT interpreter (the models listed in an export folder's
-``manifest.json``, ``--export DIR``), Core ML (macOS only; skipped with the reason elsewhere).
+``manifest.json``: the student's ``--export DIR``, the teacher's ``--teacher-export DIR`` written by
+``python -m export.teacher``), Core ML (macOS only; skipped with the reason elsewhere).
 Precision: fp32 for the PyTorch models, fp32 and int8 for exported ones (as listed in the manifest).
 
 Method: batch 1; each configuration is warmed up, then the timed runs are interleaved round-robin
@@ -10,10 +11,15 @@ Method: batch 1; each configuration is warmed up, then the timed runs are interl
 configurations alike; threads are fixed per pass (``--threads 1,all``: torch.set_num_threads, the
 ExecuTorch threadpool size, the LiteRT interpreter's num_threads). Reported: median, IQR, min, max.
 Speed-ups are computed against the teacher measured in the same run: the teacher image/text tower in
-PyTorch eager (the reference) and the teacher in the same runtime where it exists.
+PyTorch eager (the reference) and the teacher in the same runtime where it exists (same precision, else the
+teacher's fp32 file; the precision compared is recorded). Beside each same-runtime ratio stands the physical
+reference, the teacher/student MAC ratio of that tower (MACs counted by torch's FLOP counter; exported files
+carry theirs in the manifest).
 
 Example:
   python -m benchmarks.latency --students mnv3l-lsra-512 --teacher vit-b-32-random --repeats 30 --out .cache/bench
+  python -m export.teacher vit-b-32-random --out .cache/teacher-export --backends executorch,tflite
+  python -m benchmarks.latency --export exports --teacher-export .cache/teacher-export --threads 1
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend,
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
 from mobileclip.cli import add_output_args
 from mobileclip.errors import BackendMissingError
+from mobileclip.model import count_macs
 from mobileclip.shims import executorch_private
 
 from .common import (RANDOM_VIT_B_32, load_student, load_teacher_spec, machine_info, machine_line,
@@ -51,6 +58,7 @@ class Case:
     runtime: str
     precision: str
     make: Callable[[int], Callable[[], object]]  # threads -> zero-arg callable running one inference
+    macs: int | None = None  # multiply-accumulates of one inference (None: not known)
     times_ms: dict = field(default_factory=dict)  # threads -> list[ms]
 
     @property
@@ -72,8 +80,9 @@ def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[C
     for tower, (fn, x) in towers.items():
         def eager(threads, fn=fn, x=x):
             return lambda: fn(x)
+        macs = count_macs(fn, x)
         if "eager" in runtimes:
-            cases.append(Case(label, role, tower, "eager", "fp32", eager))
+            cases.append(Case(label, role, tower, "eager", "fp32", eager, macs))
         if "compile" in runtimes:
             try:
                 compiled = torch.compile(fn)
@@ -84,7 +93,7 @@ def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[C
                                 "reason": f"torch.compile failed: {type(e).__name__}: {_first_line(e)}"})
                 continue
             cases.append(Case(label, role, tower, "compile", "fp32",
-                              lambda threads, c=compiled, x=x: (lambda: c(x))))
+                              lambda threads, c=compiled, x=x: (lambda: c(x)), macs))
     return cases
 
 
@@ -111,13 +120,18 @@ def exported_case(path: Path, entry: dict, x: torch.Tensor):
     return make
 
 
-def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
+def exported_cases(export_dir: str, runtimes, skipped: list, role: str = "student") -> list[Case]:
+    """The files listed in ``export_dir/manifest.json``; ``role`` must match the manifest's (a teacher export,
+    from ``python -m export.teacher``, says ``"role": "teacher"``; a student's says nothing or ``student``)."""
     from export.manifest import manifest_path, read_manifest
 
     manifest = read_manifest(export_dir)
+    if manifest.get("role", "student") != role:
+        raise MobileClipError(f"{manifest_path(export_dir)} is a {manifest.get('role', 'student')} export, not a "
+                              f"{role}'s: pass it with --{'teacher-export' if role == 'student' else 'export'}")
     folder = manifest_path(export_dir).parent
     src = manifest.get("source_checkpoint", {})
-    label = f"{src.get('model_name', 'student')} ({src.get('file', 'exported')})"
+    label = f"{src.get('model_name', role)} ({src.get('file', 'exported')})"
     image_size = manifest.get("preprocess", {}).get("image_size", 224)
     cases = []
     for entry in manifest.get("models", []):
@@ -141,7 +155,7 @@ def exported_cases(export_dir: str, runtimes, skipped: list) -> list[Case]:
         except Exception as e:
             skipped.append({**what, "reason": f"could not run: {type(e).__name__}: {_first_line(e)}"})
             continue
-        cases.append(Case(label, "student", entry["tower"], runtime, entry["quantization"], make))
+        cases.append(Case(label, role, entry["tower"], runtime, entry["quantization"], make, entry.get("macs")))
     return cases
 
 
@@ -185,15 +199,21 @@ def summarise(cases: list[Case], threads_list: list[int]) -> tuple[list[dict], l
     for c in cases:
         for t in threads_list:
             rows.append({"model": c.model, "role": c.role, "tower": c.tower, "runtime": c.runtime,
-                         "precision": c.precision, "threads": t, **stats(c.times_ms[t]), "times_ms": c.times_ms[t]})
+                         "precision": c.precision, "threads": t, "macs": c.macs, **stats(c.times_ms[t]),
+                         "times_ms": c.times_ms[t]})
     teacher = {(r["tower"], r["runtime"], r["precision"], r["threads"]): r for r in rows if r["role"] == "teacher"}
+    teacher_macs = {r["tower"]: r["macs"] for r in teacher.values() if r["macs"]}  # one teacher per run
     for r in rows:
         if r["role"] != "student":
             continue
         ref = teacher.get((r["tower"], "eager", "fp32", r["threads"]))
-        same = teacher.get((r["tower"], r["runtime"], r["precision"], r["threads"]))
+        same = teacher.get((r["tower"], r["runtime"], r["precision"], r["threads"])) or \
+            teacher.get((r["tower"], r["runtime"], "fp32", r["threads"]))
         r["speedup_vs_teacher_eager"] = ref["median_ms"] / r["median_ms"] if ref else None
         r["speedup_vs_teacher_same_runtime"] = same["median_ms"] / r["median_ms"] if same else None
+        r["same_runtime_teacher_precision"] = same["precision"] if same else None
+        r["mac_ratio_vs_teacher"] = teacher_macs[r["tower"]] / r["macs"] \
+            if r["macs"] and teacher_macs.get(r["tower"]) else None
     goals = []
     for model in sorted({r["model"] for r in rows if r["role"] == "student"}):
         for t in threads_list:
@@ -234,6 +254,8 @@ def run(args) -> dict:
     for spec in split_list(args.students):
         model, label, _ = load_student(spec)
         cases += torch_cases(model, label, "student", runtimes, skipped)
+    if args.teacher_export:
+        cases += exported_cases(args.teacher_export, runtimes, skipped, role="teacher")
     if args.export:
         cases += exported_cases(args.export, runtimes, skipped)
     elif any(r in runtimes for r in EXPORTED_RUNTIMES.values()) and not args.quiet_skips:
@@ -275,13 +297,18 @@ def to_markdown(result: dict) -> str:
         rows = []
         for r in [r for r in result["results"] if r["threads"] == t]:
             sp = lambda v: f"{v:.1f}x" if v else "—"  # noqa: E731
+            same = sp(r.get("speedup_vs_teacher_same_runtime"))
+            if r.get("same_runtime_teacher_precision") not in (None, r["precision"]):
+                same += f" (teacher {r['same_runtime_teacher_precision']})"
             rows.append([f"{r['role']}: {r['model']}", r["tower"], r["runtime"], r["precision"], r["median_ms"],
                          r["iqr_ms"], r["min_ms"], sp(r.get("speedup_vs_teacher_eager")) if r["role"] == "student"
                          else "ref" if r["runtime"] == "eager" else "—",
-                         sp(r.get("speedup_vs_teacher_same_runtime")) if r["role"] == "student" else "—"])
+                         same if r["role"] == "student" else "—",
+                         sp(r.get("mac_ratio_vs_teacher")) if r["role"] == "student" else "—"])
         lines += [f"## {t} thread{'s' * (t > 1)}", "",
                   tabulate(rows, headers=["model", "tower", "runtime", "precision", "median (ms)", "IQR (ms)",
-                                          "min (ms)", "speed-up vs teacher eager", "vs teacher same runtime"],
+                                          "min (ms)", "speed-up vs teacher eager", "vs teacher same runtime",
+                                          "teacher/student MACs"],
                            floatfmt=".2f", tablefmt="github"), ""]
     if result["goals"]:
         rows = [[g["model"], g["threads"], g["goal"], g["runtime"], f"{g['speedup']:.1f}x", f">= {g['target']:g}x",
@@ -304,6 +331,8 @@ def parse_args(argv=None):
     p.add_argument("--teacher", default=RANDOM_VIT_B_32,
                    help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json (ExecuTorch/LiteRT/Core ML models)")
+    p.add_argument("--teacher-export", default=None, metavar="DIR",
+                   help="the teacher's export folder (python -m export.teacher): same-runtime ratios for every runtime")
     p.add_argument("--runtimes", default=",".join(RUNTIMES),
                    help=f"comma-separated subset of {','.join(RUNTIMES)} (default: all)")
     p.add_argument("--threads", default="1,all", help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")

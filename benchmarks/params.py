@@ -18,20 +18,11 @@ from tabulate import tabulate
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
 from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads
 from mobileclip.encoders import load_encoder
+from mobileclip.model import count_macs
 
 from .common import load_teacher_spec, machine_info, machine_line, path_bytes, run_and_write, split_list
 
 PROG = "python -m benchmarks.params"
-
-
-def count_macs(fn, *args) -> int:
-    """Multiply-accumulates of ``fn(*args)`` from torch's FLOP counter (FLOPs / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        fn(*args)
-    return counter.get_total_flops() // 2
 
 
 def model_entry(model, label: str, role: str, image_size: int | None = None) -> dict:

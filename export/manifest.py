@@ -155,6 +155,24 @@ def base_manifest(ckpt: Path, ckpt_sha: str, model, payload: dict) -> dict:
     }
 
 
+def teacher_base_manifest(teacher, spec: str, sha256: str) -> dict:
+    """:func:`base_manifest` for the CLIP teacher (``mobileclip.teacher.Teacher``) loaded from ``spec``: marked
+    ``"role": "teacher"``; ``source_checkpoint.sha256`` is that of its weights (``export.teacher.weights_sha256``)."""
+    tok = get_tokenizer(teacher.context_length)
+    return {
+        "format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION,
+        "created_by": f"mobileclip-kd {mobileclip.__version__}",
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "role": "teacher",
+        "source_checkpoint": {"file": Path(spec).name or spec, "sha256": sha256, "model_name": teacher.label},
+        "embed_dim": int(teacher.embed_dim),
+        "logit_scale": round(float(teacher.clip.logit_scale.exp().item()), 6),
+        "preprocess": preprocess_entry(teacher.preprocess_cfg),
+        "tokenizer": tokenizer_entry(tok),
+        "models": [],
+    }
+
+
 def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     """Add ``entries`` to ``out/manifest.json``; the same (backend, tower, quantization) replaces. Entries from
     a different source checkpoint are dropped (a manifest describes one model)."""

@@ -16,6 +16,7 @@ from torch import nn
 from mobileclip import load_checkpoint
 from mobileclip.errors import MobileClipError
 from mobileclip.finite import check_finite
+from mobileclip.model import count_macs
 from mobileclip.validate import check_writable_dir
 
 from .backends import Backend, Lowered
@@ -96,23 +97,33 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
     size = int(model.preprocess_cfg.get("image_size", 224))
     ctx = int(model.config["text_cfg"]["context_length"])
     print(f"      {model.config.get('name')} (embed {model.embed_dim}, image {size}px, context {ctx}), sha256 {ckpt_sha[:12]}…")
+    return export_model(backend, model, wrap_towers(model), base_manifest(ckpt, ckpt_sha, model, payload), out,
+                        towers, quantization, recipes, ctx, calibration, thresholds, per_class, n_calib, step)
 
-    step(f"preparing calibration/verification data")
+
+def export_model(backend: Backend, model, modules: dict[str, nn.Module], base: dict, out: Path, towers: list[str],
+                 quantization: str, recipes: dict, ctx: int, calibration: str | None, thresholds: Thresholds,
+                 per_class: int, n_calib: int, step: "_Steps") -> dict:
+    """Steps 2-5 for a loaded model (student or teacher): ``model`` gives ``preprocess_cfg``, ``embed_dim`` and
+    the fp32 reference (``encode_image``/``encode_text``), ``modules`` the fixed-shape towers to export,
+    ``base`` the manifest's fields other than ``models``; options already checked (:func:`check_options`)."""
+    size = int(model.preprocess_cfg.get("image_size", 224))
+    step("preparing calibration/verification data")
     data = load_eval_data(model.preprocess_cfg, calibration, per_class=per_class, n_calib=n_calib, context_length=ctx)
     print(f"      {data.source}: {len(data.images)} labelled images in {len(data.classnames)} classes, "
           f"{len(data.caption_ids)} captions, {len(data.calib_images)} calibration images")
     reference = reference_embeddings(model, data)
-    modules = wrap_towers(model)
 
     step(f"exporting {', '.join(towers)} with {backend.name} ({quantization})")
     entries, lowered_by = [], {}
     for t in towers:
         path = out / backend.name / f"{t}_{quantization}{backend.suffix}"
         calib = data.calib_images if t == "image" else data.calib_ids.to(torch.int32)
-        lowered_by[t] = export_tower(backend, modules[t], example_input(t, size, ctx), t, quantization, recipes[t],
-                                     calib, path)
-        entries.append(model_entry(backend.name, t, quantization, recipes[t].value, out, path,
-                                   io_spec(t, size, int(model.embed_dim), ctx), lowered_by[t].info))
+        example = example_input(t, size, ctx)
+        lowered_by[t] = export_tower(backend, modules[t], example, t, quantization, recipes[t], calib, path)
+        entries.append({**model_entry(backend.name, t, quantization, recipes[t].value, out, path,
+                                      io_spec(t, size, int(model.embed_dim), ctx), lowered_by[t].info),
+                        "macs": count_macs(modules[t], example)})
 
     step("verifying against PyTorch fp32 (same images and captions for every backend)")
     failures = []
@@ -122,12 +133,16 @@ def export_checkpoint(backend: Backend, ckpt: str | Path, out: str | Path, quant
                    recipes[t])
         e["verification"] = v
         if not v["passed"]:
-            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, "
-                            f"zero-shot agreement {v['zero_shot_agreement']:.1%} fails {v['threshold']}")
+            fid = v.get("zero_shot_fidelity") or {}
+            decisive = fid.get("decisive_agreement")
+            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, zero-shot "
+                            f"agreement {'n/a' if decisive is None else f'{decisive:.1%}'} on "
+                            f"{fid.get('n_decisive', 0)} decisive input(s) (raw {v['zero_shot_agreement']:.1%}) "
+                            f"fails {v['threshold']}")
 
     step(f"writing manifest {manifest_path(out)} and tokenizer vocabulary")
     export_tokenizer(out, ctx)
-    manifest = merge_manifest(out, base_manifest(ckpt, ckpt_sha, model, payload), entries)
+    manifest = merge_manifest(out, base, entries)
     print()
     print(verification_table(entries))
     print()

@@ -34,6 +34,10 @@ class TextTower(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.text(input_ids)
 
+    def token_embedding_owner(self) -> nn.Module:
+        """The module whose ``token_embedding`` the int8 recipes replace."""
+        return self.text
+
 
 # LiteRT names every tensor of a .tflite file after the Python path of the module it came from
 # ("export.common.ImageTower/mobileclip.image_encoder..."). The wrappers keep the path they were first
@@ -62,10 +66,12 @@ class Int8RowwiseEmbedding(nn.Module):
         return rows.reshape(*ids.shape, self.qweight.shape[1])
 
 
-def with_int8_embedding(tower: TextTower) -> TextTower:
-    """A copy of the text tower whose token embedding is :class:`Int8RowwiseEmbedding`."""
+def with_int8_embedding(tower: nn.Module) -> nn.Module:
+    """A copy of a text tower (student or teacher: one with ``token_embedding_owner()``) whose token embedding
+    is :class:`Int8RowwiseEmbedding`."""
     tower = copy.deepcopy(tower)
-    tower.text.token_embedding = Int8RowwiseEmbedding(tower.text.token_embedding.weight.detach())
+    owner = tower.token_embedding_owner()
+    owner.token_embedding = Int8RowwiseEmbedding(owner.token_embedding.weight.detach())
     return tower
 
 

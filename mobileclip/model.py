@@ -62,6 +62,16 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def count_macs(fn, *args) -> int:
+    """Multiply-accumulates of ``fn(*args)`` from torch's FLOP counter (FLOPs / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        fn(*args)
+    return counter.get_total_flops() // 2
+
+
 def tower_parameters(model: nn.Module) -> dict[str, int]:
     """Parameters of the image tower, the text tower and the whole model (student or teacher)."""
     image, text = model.image_towers(), model.text_towers()

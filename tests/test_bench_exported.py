@@ -62,3 +62,25 @@ def test_accuracy_and_sizes_exported(exported, tiny_student, tiny_teacher_dir, t
     assert {(m["backend"], m["quantization"]) for m in p["export"]["models"]} == {("executorch", "int8"),
                                                                                  ("tflite", "int8")}
     assert all(m["size_bytes"] > 0 for m in p["export"]["models"])
+
+
+def test_latency_same_runtime_against_exported_teacher(exported, tiny_teacher_dir, tmp_path):
+    from export import teacher as T
+
+    teacher_dir = tmp_path / "teacher"
+    T.main([str(tiny_teacher_dir), "--out", str(teacher_dir), "--backends", "executorch,tflite"])
+    res = L.main(["--students", "", "--teacher", "", "--export", str(exported), "--teacher-export", str(teacher_dir),
+                  "--runtimes", "executorch,litert", "--threads", "1", "--repeats", "3", "--warmup", "1",
+                  "--no-progress", "--out", str(tmp_path)])
+    rows = res["results"]
+    teacher = {(r["runtime"], r["tower"]): r for r in rows if r["role"] == "teacher"}
+    assert set(teacher) == {(rt, t) for rt in ("executorch", "litert") for t in ("image", "text")}
+    for r in (r for r in rows if r["role"] == "student"):
+        same = teacher[r["runtime"], r["tower"]]  # the student's int8 file against the teacher's fp32 file
+        assert r["same_runtime_teacher_precision"] == "fp32"
+        assert r["speedup_vs_teacher_same_runtime"] == pytest.approx(same["median_ms"] / r["median_ms"])
+        assert r["mac_ratio_vs_teacher"] == pytest.approx(same["macs"] / r["macs"])
+    md = (tmp_path / "latency.md").read_text()
+    assert "teacher/student MACs" in md and "(teacher fp32)" in md
+    with pytest.raises(SystemExit):  # a student folder given as the teacher's is refused with one line
+        L.main(["--students", "", "--teacher", "", "--teacher-export", str(exported), "--runtimes", "executorch"])

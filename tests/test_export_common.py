@@ -244,3 +244,42 @@ def test_calibration_images_disjoint_from_verification(tmp_path):
     assert d.images.shape[0] == 16 and d.calib_images.shape[0] == 6 and "disjoint" in d.source
     verified = {tuple(x.flatten().tolist()) for x in d.images}
     assert not any(tuple(x.flatten().tolist()) in verified for x in d.calib_images)
+
+
+def _fidelity(raw, n_decisive, flips, n=56):
+    from export.fidelity import Fidelity
+    agreement = 1 - flips / n_decisive if n_decisive else None
+    return Fidelity(n=n, raw_agreement=raw, noise=1e-3, margin_threshold=4.2e-3, n_decisive=n_decisive,
+                    decisive_flips=flips, decisive_agreement=agreement)
+
+
+def test_int8_gate_counts_flips_only_on_decisive_inputs():
+    from export.verify import _gate
+    t = Thresholds()
+    # 6 near-tie flips out of 56 (raw 89 %), none among the 40 decisive inputs: passes
+    assert _gate("int8", True, 0.9997, _fidelity(50 / 56, 40, 0), t)[0]
+    # 2 flips among 40 decisive inputs (95 %) fail the 98 % gate even though raw agreement is the same
+    passed, rule = _gate("int8", True, 0.9997, _fidelity(50 / 56, 40, 2), t)
+    assert not passed and "margin exceeds 3 sigma" in rule
+    # cosine still gates; non-finite output fails; no decisive input -> cosine alone, said in the rule
+    assert not _gate("int8", True, 0.98, _fidelity(1.0, 40, 0), t)[0]
+    assert not _gate("int8", False, 0.9997, None, t)[0]
+    passed, rule = _gate("int8", True, 0.9997, _fidelity(0.5, 0, 0), t)
+    assert passed and "not measurable" in rule
+    # fp32 gates on cosine only, whatever the agreement
+    assert _gate("fp32", True, 0.99995, _fidelity(0.5, 40, 20), t)[0]
+    assert not _gate("fp32", True, 0.9998, _fidelity(1.0, 40, 0), t)[0]
+
+
+def test_verification_records_decisive_and_raw_agreement(tiny_student, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    from export.verify import verification_table
+    manifest = export_checkpoint(FakeBackend(noise=1e-3), tiny_student, tmp_path, quantize="int8",
+                                 towers=["image"], thresholds=Thresholds(int8_agreement=0.0))
+    jsonschema.validate(manifest, json.loads(schema_path().read_text()))
+    (m,) = manifest["models"]
+    v, f = m["verification"], m["verification"]["zero_shot_fidelity"]
+    assert f["n"] == v["zero_shot_n"] and f["raw_agreement"] == pytest.approx(v["zero_shot_agreement"], abs=1e-4)
+    assert f["noise"] > 0 and 0 <= f["n_decisive"] <= f["n"] and f["decisive_flips"] <= f["n_decisive"]
+    table = verification_table(manifest["models"])
+    assert "zero-shot agree (decisive)" in table and "raw agree" in table and f"/{f['n']}" in table

@@ -1,0 +1,177 @@
+"""Export the CLIP teacher through the students' pipeline, so latency tables compare like with like.
+
+``python -m export.teacher TEACHER --out DIR --backends executorch,tflite [--quantize int8]``
+
+TEACHER is an HF ``CLIPModel`` (hub name, ``save_pretrained`` folder, or ``vit-b-32-random``: the ViT-B/32
+architecture with random weights, right for latency and never for accuracy). Its towers are wrapped like the
+student's: image ``1x3xSxS`` float32 (normalised pixels), text ``1x77`` int32 CLIP BPE ids, both returning the
+L2-normalised projected embedding. The text tower passes no padding mask: CLIP's text transformer is causal and
+pools at the end-of-text token, which attends only to the tokens before it, so the padding after it cannot change
+the embedding (verification checks it against :class:`mobileclip.teacher.Teacher`, which masks the padding).
+Each backend then quantises (optionally), lowers, verifies against the PyTorch teacher with the same gates as a
+student, and writes ``DIR/manifest.json`` with ``"role": "teacher"`` -- a folder of its own, so a student's
+manifest is never mixed with the teacher's. ``python -m benchmarks.latency --teacher-export DIR`` reads it.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mobileclip.cli import RANDOM_VIT_B_32
+from mobileclip.errors import MobileClipError, cli_errors
+
+from .backends import BACKENDS, get_backend
+from .errors import ExportError
+from .manifest import QUANTIZATIONS, TOWERS, manifest_path, teacher_base_manifest
+from .pipeline import _Steps, check_options, export_model
+from .verify import Thresholds
+
+PROG = "python -m export.teacher"
+
+
+class TeacherImageTower(nn.Module):
+    """``image`` (1, 3, S, S) float32, already normalised -> ``embedding`` (1, D), L2-normalised."""
+
+    def __init__(self, clip):
+        super().__init__()
+        self.vision_model, self.visual_projection = clip.vision_model, clip.visual_projection
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        pooled = self.vision_model(pixel_values=image).pooler_output
+        return F.normalize(self.visual_projection(pooled), dim=-1)
+
+
+class TeacherTextTower(nn.Module):
+    """``input_ids`` (1, 77) int32 CLIP BPE ids -> ``embedding`` (1, D), L2-normalised."""
+
+    def __init__(self, clip):
+        super().__init__()
+        self.text_model, self.text_projection = clip.text_model, clip.text_projection
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        pooled = self.text_model(input_ids=input_ids.long()).pooler_output  # causal: padding after EOT is inert
+        return F.normalize(self.text_projection(pooled), dim=-1)
+
+    def token_embedding_owner(self) -> nn.Module:
+        """The module whose ``token_embedding`` the int8 recipes replace."""
+        return self.text_model.embeddings
+
+
+def wrap_teacher(teacher) -> dict[str, nn.Module]:
+    """The two towers of an export-friendly copy of the teacher: plain (``eager``) attention instead of SDPA (whose
+    mask handling adds ``any``/``where`` ops that XNNPACK does not delegate) and every LayerNorm written as mean,
+    subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the student's text tower), so
+    the teacher is not measured on portable kernels the student avoids. Same outputs within the fp32 gate."""
+    from mobileclip.lite_transformer import DecomposedLayerNorm
+
+    clip = copy.deepcopy(teacher.clip)
+    clip.set_attn_implementation("eager")
+    for name, mod in list(clip.named_modules()):
+        for child_name, child in list(mod.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                setattr(mod, child_name, DecomposedLayerNorm(child))
+    return {"image": TeacherImageTower(clip).eval(), "text": TeacherTextTower(clip).eval()}
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """sha256 over the state dict (names, dtypes, shapes, bytes): identifies the teacher's weights."""
+    h = hashlib.sha256()
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().contiguous().cpu()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class TeacherExportConfig:
+    teacher: str
+    out: Path
+    backends: list[str] = field(default_factory=lambda: ["executorch", "tflite"])
+    quantize: str = "none"
+    towers: list[str] = field(default_factory=lambda: list(TOWERS))
+    calibration: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    per_class: int = 4
+    n_calib: int = 32
+
+
+def check_out(out: Path) -> None:
+    """Refuse a folder whose manifest describes a student: the teacher gets a folder of its own."""
+    path = manifest_path(out)
+    if path.is_file():
+        import json
+        try:
+            role = json.loads(path.read_text()).get("role", "student")
+        except (json.JSONDecodeError, AttributeError):
+            raise ExportError(f"{path} exists and is not a readable manifest; choose another --out") from None
+        if role != "teacher":
+            raise ExportError(f"{path} describes a student export; give the teacher a folder of its own")
+
+
+def export_teacher(cfg: TeacherExportConfig) -> dict:
+    """Export the teacher's towers with every backend of ``cfg``; returns the merged manifest.
+    Raises :class:`VerificationError` after writing files and manifest when a gate fails."""
+    from mobileclip.teacher import load_teacher
+
+    out = Path(cfg.out)
+    backends = [get_backend(b) for b in cfg.backends]  # unknown names: one line before any work
+    options = {b.name: check_options(b, cfg.quantize, None, cfg.towers) for b in backends}
+    check_out(out)
+    print(f"loading teacher {cfg.teacher}", flush=True)
+    teacher = load_teacher(cfg.teacher)
+    base = teacher_base_manifest(teacher, cfg.teacher, weights_sha256(teacher.clip))
+    modules = wrap_teacher(teacher)
+    manifest = None
+    for backend in backends:
+        towers, quantization, recipes = options[backend.name]
+        step = _Steps(5)
+        step(f"teacher {teacher.label} (embed {teacher.embed_dim}, image {teacher.image_size}px, "
+             f"context {teacher.context_length}), sha256 {base['source_checkpoint']['sha256'][:12]}…")
+        manifest = export_model(backend, teacher, modules, base, out, towers, quantization, recipes,
+                                teacher.context_length, cfg.calibration, cfg.thresholds, cfg.per_class, cfg.n_calib,
+                                step)
+    return manifest
+
+
+def parse_args(argv=None) -> TeacherExportConfig:
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("teacher", help=f"HF CLIPModel: hub name, save_pretrained folder, or {RANDOM_VIT_B_32} "
+                   "(ViT-B/32 architecture, random weights: latency only)")
+    p.add_argument("--out", required=True, help="output folder (not a student's export folder)")
+    p.add_argument("--backends", default="executorch,tflite",
+                   help=f"comma-separated, from {', '.join(BACKENDS)} (litert = tflite) (default: %(default)s)")
+    p.add_argument("--quantize", choices=list(QUANTIZATIONS), default="none",
+                   help="none: fp32; int8: each backend's default int8 recipe (default: none)")
+    p.add_argument("--towers", default="image,text", help="comma-separated towers (default: image,text)")
+    p.add_argument("--calibration", default=None, metavar="DATA",
+                   help="verification/calibration data, as for python -m export.executorch (default: sample photos)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    split = lambda v: [x.strip() for x in v.split(",") if x.strip()]  # noqa: E731
+    return TeacherExportConfig(teacher=a.teacher, out=Path(a.out), backends=split(a.backends), quantize=a.quantize,
+                               towers=split(a.towers), calibration=a.calibration)
+
+
+def main(argv=None):
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch/executorch pytree deprecation chatter
+    with cli_errors("export.teacher"):
+        cfg = parse_args(argv)
+        if not cfg.backends:
+            raise MobileClipError("--backends is empty")
+        return export_teacher(cfg)
+
+
+if __name__ == "__main__":
+    main()
