@@ -113,7 +113,7 @@ def dumps_json(obj, what: str = "JSON", **kwargs) -> str:
     """``json.dumps`` that refuses NaN/Infinity (not JSON: strict parsers, the apps', JavaScript's, reject it)."""
     try:
         return json.dumps(obj, allow_nan=False, **kwargs)
-    except ValueError as e:
+    except ValueError:
         where = _nonfinite_where(obj)
         if where is None:
             raise
