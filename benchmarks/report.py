@@ -273,6 +273,8 @@ def _params_summary(res: dict) -> list[str]:
             vs = m["vs_teacher"]
             s += (f", {100 * vs['params_fraction']:.1f}% of the reference's {ref['params']['total'] / 1e6:.2f}M; "
                   f"reference/student MACs: image {vs['image_macs_ratio']:.1f}x, text {vs['text_macs_ratio']:.1f}x")
+            if m.get("image_size") != ref.get("image_size"):  # e.g. the 32 px demo student: say why the ratio is so large
+                s += f" (student images {m.get('image_size')} px, reference {ref.get('image_size')} px)"
         out.append(s)
     return out
 
