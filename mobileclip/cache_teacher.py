@@ -37,7 +37,7 @@ from .fileio import atomic_torch_save
 from .cli import add_teacher
 from .data import collate_count
 from .tokenizer import trim_padding
-from .training.data import PairTransform, SeededView, build_dataset
+from .training.data import PairTransform, SeededView, build_dataset, is_tar_shards
 from .training.teacher_cache import TeacherCache
 from .validate import check_writable_file
 
@@ -99,11 +99,6 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
     return info
 
 
-def is_shards(train_data: str) -> bool:
-    p = Path(train_data)
-    return ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))
-
-
 def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int = 1, seed: int = 0,
                       batch_size: int = 64, crop_scale=(0.9, 1.0), device: str = "cpu") -> dict:
     """Per-shard teacher sidecars for tar shards, this process's share (``RANK``/``WORLD_SIZE`` of torchrun:
@@ -155,7 +150,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with cli_errors("mobileclip.cache_teacher"):
-        if is_shards(args.train_data):
+        if is_tar_shards(args.train_data):
             return build_shard_cache(args.teacher, args.train_data, args.out, args.variants, args.seed,
                                      args.batch_size, tuple(args.crop_scale), args.device)
         build_cache(args.teacher, args.train_data, args.out, args.variants, args.seed, args.batch_size,

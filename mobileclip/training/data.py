@@ -117,6 +117,12 @@ def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: 
     return [mine[i:i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
 
 
+def is_tar_shards(path: str) -> bool:
+    """Whether ``--train-data`` names tar shards (a pattern/file with .tar, or a folder of .tar files)."""
+    p = Path(path)
+    return ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))
+
+
 def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", rank: int = 0, world: int = 1,
                   seed: int = 0, shuffle_buffer: int = 0, resample: bool = False):
     """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar; with a
@@ -124,7 +130,7 @@ def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", 
     from .. import data
 
     p = Path(path)
-    if ".tar" in p.name or (p.is_dir() and any(p.glob("*.tar"))):
+    if is_tar_shards(path):
         return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
                               seed=seed, shuffle_buffer=shuffle_buffer, resample=resample)
     if p.suffix.lower() == ".csv":

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 
 from .. import create_model, get_tokenizer, load_teacher
+from ..data import TarShards
 from ..distributed import GatherSpec
 from ..errors import TrainError
 from ..precision import Precision, precision_for
 from .config import TrainConfig
-from ..data import TarShards
-from .data import PairTransform, SeededAugment, SeededView, build_dataset
+from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
 from .hf_proxy import HFClipTrainable, hf_clip_config
 from .kd import KDModule
 from .schedule import Schedule, lr_lambda
@@ -143,8 +143,7 @@ def _open_cache(cfg: TrainConfig):
     """The in-memory ``.pt`` cache, or (a folder, with tar shards) the per-shard sidecars read as streamed."""
     if not Path(cfg.teacher_cache).is_dir():
         return TeacherCache(cfg.teacher_cache)
-    p = Path(cfg.train_data)
-    if not (".tar" in p.name or (p.is_dir() and any(p.glob("*.tar")))):
+    if not is_tar_shards(cfg.train_data):
         raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
                          f"--train-data must be the tar shards they were built for")
     from ..data import expand_shards
