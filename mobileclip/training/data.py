@@ -50,6 +50,18 @@ def item_seed(seed: int, variant: int, index: int) -> int:
     return ((seed * 1_000_003 + variant) * 10_000_019 + index) % (2**63 - 1)
 
 
+def seeded_call(seed: int, fn, *args):
+    """``fn(*args)`` with torch's and Python's RNGs seeded from ``seed``; both RNGs are restored afterwards."""
+    state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        try:
+            return fn(*args)
+        finally:
+            random.setstate(state)
+
+
 class SeededView(torch.utils.data.Dataset):
     """Map-style dataset wrapper: item ``i`` is transformed with RNGs seeded from (seed, variant, i).
 
@@ -64,15 +76,7 @@ class SeededView(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i):
-        s = item_seed(self.seed, self.variant, int(i))
-        state = random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
-            random.seed(s)
-            try:
-                item = self.dataset[i]
-            finally:
-                random.setstate(state)
+        item = seeded_call(item_seed(self.seed, self.variant, int(i)), self.dataset.__getitem__, i)
         if item is None:
             return None
         return item[0], item[1], int(i)
@@ -94,15 +98,7 @@ class SeededAugment:
         self.transform, self.seed, self.variant = transform, seed, variant
 
     def __call__(self, image, index: int):
-        s = item_seed(self.seed, self.variant, int(index))
-        state = random.getstate()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
-            random.seed(s)
-            try:
-                return self.transform(image)
-            finally:
-                random.setstate(state)
+        return seeded_call(item_seed(self.seed, self.variant, int(index)), self.transform, image)
 
 
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
