@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    for add in (_data_args, _model_args, _kd_args, _optim_args, _output_args):
+        add(p)
+    return p
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    """Training data options."""
     g = p.add_argument_group("data")
     g.add_argument("--train-data", required=True,
                    help="captions CSV (image,caption; paths relative to the CSV), a class folder "
@@ -170,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shuffle-buffer", type=int, default=0, help="tar shards: sample shuffle buffer size (0 = off)")
     g.add_argument("--resample", action="store_true",
                    help="tar shards: draw shards with replacement (an endless stream; epochs end at no boundary)")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """Student (or HF proxy teacher) options."""
     m = p.add_argument_group("model")
     m.add_argument("--arch", choices=["student", "hf-clip"], default="student",
                    help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
@@ -180,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--image-size", type=int, default=None, help="override the model's input size (student or hf-clip)")
     m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
     m.add_argument("--init", default=None, help="start from this student checkpoint's weights (fine-tuning)")
+
+
+def _kd_args(p: argparse.ArgumentParser) -> None:
+    """Distillation options."""
     k = p.add_argument_group("distillation")
     add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
     k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
@@ -193,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--affinity", action="store_true", help="add intra-modal affinity mimicking in phases 2-3")
     k.add_argument("--balancer", choices=["uncertainty", "fixed"], default="uncertainty",
                    help="loss weighting: learned uncertainty weights, or fixed weight 1")
+
+
+def _optim_args(p: argparse.ArgumentParser) -> None:
+    """Optimisation, precision and device options."""
     o = p.add_argument_group("optimisation")
     o.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     o.add_argument("--batch-size", type=int, default=64, help="per-process batch size")
@@ -219,11 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
     o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     add_threads(o, 0, "torch CPU threads per process", "0 = torch's default; 1 is much faster on a busy shared CPU")
-    r = p.add_argument_group("output")
-    r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
     o.add_argument("--bn-recalibrate", type=int, default=20,
                    help="at the end, re-estimate BatchNorm statistics over N training batches with the final "
                         "weights (precise BN); 0 = off")
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    """Output, checkpointing and logging options."""
+    r = p.add_argument_group("output")
+    r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
     r.add_argument("--save-every", type=int, default=500, help="checkpoint OUT/last.pt every N steps (and at the end)")
     r.add_argument("--log-every", type=int, default=10, help="CSV/tqdm logging interval")
     r.add_argument("--resume", default="auto", help="auto = continue from OUT/last.pt if present; a path; or 'none'")
@@ -232,7 +255,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tensorboard", action="store_true", help="also log to OUT/tb (needs the tensorboard package)")
     r.add_argument("--zeroshot", default=None, help="class folder to evaluate zero-shot top-1 on at the end")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def parse_args(argv=None) -> TrainConfig:
