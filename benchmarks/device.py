@@ -34,7 +34,7 @@ from tabulate import tabulate
 from export.backends import ALIASES, backend_for_file, get_backend, runtime_name
 from export.manifest import confined, manifest_path, read_manifest
 from mobileclip import MobileClipError
-from mobileclip.cli import add_output_args, default_paths
+from mobileclip.cli import add_output_args, add_thread_counts, default_paths
 from mobileclip.errors import cli_errors
 from mobileclip.validate import parse_positive_ints
 
@@ -344,7 +344,7 @@ def parse_args(argv=None):
     p.add_argument("--serial", default=None, help="device serial (adb devices) when several are connected")
     p.add_argument("--adb", default="adb", help="adb client binary (default: adb on PATH)")
     p.add_argument("--adb-server-port", type=int, default=None, help="adb server port (adb -P; default: adb's)")
-    p.add_argument("--threads", default="1,4", help="thread counts, comma-separated (default: %(default)s)")
+    add_thread_counts(p, "1,4")
     p.add_argument("--repeats", type=int, default=50, help="timed runs per model and thread count (default: 50)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs (LiteRT only; default: 5)")
     p.add_argument("--timeout", type=float, default=300, help="seconds per adb command (default: 300)")

@@ -37,7 +37,7 @@ from tabulate import tabulate
 
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.cli import add_output_args
+from mobileclip.cli import add_output_args, add_teacher, add_thread_counts
 from mobileclip.errors import BackendMissingError
 from mobileclip.model import count_macs
 from mobileclip.shims import executorch_private
@@ -328,14 +328,13 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default=DEFAULT_MODEL,
                    help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
-    p.add_argument("--teacher", default=RANDOM_VIT_B_32,
-                   help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    add_teacher(p, RANDOM_VIT_B_32, help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json (ExecuTorch/LiteRT/Core ML models)")
     p.add_argument("--teacher-export", default=None, metavar="DIR",
                    help="the teacher's export folder (python -m export.teacher): same-runtime ratios for every runtime")
     p.add_argument("--runtimes", default=",".join(RUNTIMES),
                    help=f"comma-separated subset of {','.join(RUNTIMES)} (default: all)")
-    p.add_argument("--threads", default="1,all", help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")
+    add_thread_counts(p, "1,all")
     p.add_argument("--warmup", type=int, default=3, help="warm-up runs per configuration and thread count (default: 3)")
     p.add_argument("--repeats", type=int, default=20, help="timed runs per configuration and thread count (default: 20)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

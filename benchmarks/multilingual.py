@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from mobileclip.cli import add_threads
 from mobileclip.errors import MobileClipError, cli_errors
 
 from .common import machine_info, machine_line
@@ -198,7 +199,7 @@ def parse_args(argv=None) -> MultilingualBenchConfig:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--proxy-steps", type=int, default=d.proxy_steps, help="proxy CLIP teacher steps")
     p.add_argument("--zeroshot-limit", type=int, default=d.zeroshot_limit, help="CIFAR-10 test images (0 = all)")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default 1)")
+    add_threads(p, d.threads)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--json", default=None, help="also write the results JSON here")
     a = p.parse_args(argv)

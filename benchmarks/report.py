@@ -20,6 +20,7 @@ from pathlib import Path
 
 from export.backends import runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError
+from mobileclip.cli import add_teacher, add_thread_counts
 from mobileclip.errors import cli_errors
 from mobileclip.validate import check_writable_dir
 
@@ -300,16 +301,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--student", default=DEFAULT_MODEL,
                    help="student checkpoint (.pt; needed for accuracy) or config name (default: %(default)s)")
-    p.add_argument("--teacher", default=RANDOM_VIT_B_32,
-                   help="teacher for accuracy and agreement: save_pretrained folder, hub name, or vit-b-32-random "
-                        "(default; random weights: its accuracy is meaningless)")
+    add_teacher(p, RANDOM_VIT_B_32, help="teacher for accuracy and agreement: save_pretrained folder, hub name, or "
+                                         "vit-b-32-random (default; random weights: its accuracy is meaningless)")
     p.add_argument("--reference", default=RANDOM_VIT_B_32,
                    help="architecture that parameters, MACs and latency are compared with (weights do not matter: "
                         "default vit-b-32-random, no download); '' for none")
     p.add_argument("--export", default=None, help="export folder (manifest.json) of the student")
     p.add_argument("--skip", default="", help=f"parts to skip, comma-separated: {', '.join(PARTS)}")
     p.add_argument("--runtimes", default=",".join(latency.RUNTIMES), help="latency runtimes (default: all)")
-    p.add_argument("--threads", default="1,all", help="latency thread counts (default: %(default)s)")
+    add_thread_counts(p, "1,all")
     p.add_argument("--repeats", type=int, default=20, help="latency timed repeats (default: 20)")
     p.add_argument("--warmup", type=int, default=3, help="latency warm-up runs (default: 3)")
     p.add_argument("--zeroshot", default=None, help="accuracy: class-folder set (default: CIFAR-10 test)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from mobileclip.cli import add_threads
 from mobileclip.errors import cli_errors
 from mobileclip.fileio import remove_stale_temps
 from mobileclip.runlock import run_lock
@@ -46,7 +47,7 @@ def build_parser(backend: Backend, prog: str, doc: str) -> argparse.ArgumentPars
                    help="minimum zero-shot top-1 agreement with PyTorch fp32 for int8 exports, counted on the inputs "
                         "whose fp32 top-1/top-2 margin exceeds the measured int8 logit noise (raw agreement is "
                         "reported beside it) (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads(p)
     return p
 
 

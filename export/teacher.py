@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobileclip.cli import RANDOM_VIT_B_32
+from mobileclip.cli import RANDOM_VIT_B_32, add_threads
 from mobileclip.errors import MobileClipError, cli_errors
 
 from .backends import BACKENDS, get_backend
@@ -153,7 +153,7 @@ def parse_args(argv=None) -> TeacherExportConfig:
     p.add_argument("--towers", default="image,text", help="comma-separated towers (default: image,text)")
     p.add_argument("--calibration", default=None, metavar="DATA",
                    help="verification/calibration data, as for python -m export.executorch (default: sample photos)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_threads(p)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)

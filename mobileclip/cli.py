@@ -12,7 +12,7 @@ from .teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
 from .validate import check_writable_file
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",
-           "add_threads", "default_paths", "set_threads"]
+           "add_thread_counts", "add_threads", "default_paths", "set_threads"]
 
 TEACHER_SPECS = "hub name, save_pretrained dir, or vit-b-32-random"
 
@@ -22,6 +22,12 @@ def add_threads(p, default: int | None = None, what: str = "torch CPU threads", 
     if default_help is None:
         default_help = "default: torch's choice" if not default else f"default {default}"
     return p.add_argument("--threads", type=int, default=default, help=f"{what} ({default_help})")
+
+
+def add_thread_counts(p, default: str):
+    """``--threads 1,4,all``: the thread counts a benchmark measures, comma-separated ('all' = every core)."""
+    return p.add_argument("--threads", default=default,
+                          help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")
 
 
 def add_teacher(p, default: str | None = DEFAULT_TEACHER, required: bool = False, help: str | None = None):

@@ -19,6 +19,7 @@ import json
 import torch
 import torch.nn.functional as F
 
+from .cli import add_teacher, add_threads
 from .errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.multilingual_eval"
@@ -83,12 +84,12 @@ def multilingual_zero_shot(text_tower, clip_teacher, root, languages, limit=None
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="text-only checkpoint (text_student.pt)")
-    p.add_argument("--teacher", default=None, help="teacher spec; default: the one recorded in the checkpoint")
+    add_teacher(p, None, help="teacher spec; default: the one recorded in the checkpoint")
     p.add_argument("--test", required=True, help="test prefix: <prefix>.<lang> aligned files")
     p.add_argument("--languages", nargs="+", default=None, help="default: the checkpoint's languages")
     p.add_argument("--zeroshot", default=None, help="class folder for multilingual zero-shot (CLIP teachers)")
     p.add_argument("--zeroshot-limit", type=int, default=None, help="evenly spaced subset of the class folder")
-    p.add_argument("--threads", type=int, default=0)
+    add_threads(p, 0, default_help="0 = torch's default")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from .cli import add_teacher, add_threads
 from .errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.train_text"
@@ -241,8 +242,8 @@ def parse_args(argv=None) -> TextTrainConfig:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--parallel", nargs="+", required=True,
                    help="aligned files <prefix>.<lang>, the source language among them (e.g. train.{en,de,fr})")
-    p.add_argument("--teacher", required=True, help="CLIP teacher (hub name / save_pretrained dir) or a local "
-                   "Hugging Face sentence-encoder directory")
+    add_teacher(p, None, required=True, help="CLIP teacher (hub name / save_pretrained dir) or a local "
+                "Hugging Face sentence-encoder directory")
     p.add_argument("--out", required=True, help="run folder: log.csv, last.pt, text_student.pt")
     p.add_argument("--model", default=TextTrainConfig.model, help="registry config whose text tower is trained")
     p.add_argument("--text-overrides", default="{}", help="JSON merged into the config's text_cfg")
@@ -259,7 +260,7 @@ def parse_args(argv=None) -> TextTrainConfig:
     p.add_argument("--loss-weights", default="{}", help='JSON, e.g. {"contrastive": 1, "fd_source": 1, '
                    '"fd_translation": 1} (0 turns a term off)')
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    add_threads(p, 0, default_help="0 = torch's default")
     p.add_argument("--save-every", type=int, default=TextTrainConfig.save_every)
     p.add_argument("--log-every", type=int, default=TextTrainConfig.log_every)
     p.add_argument("--resume", default="auto", help="auto = OUT/last.pt if present; a path; or none")
