@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark CLIs: machine description, model loading, atomic JSON/Markdown output."""
+"""Shared bits of the benchmark CLIs: machine description, teacher loading, atomic JSON/Markdown output."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,7 @@ from pathlib import Path
 
 import torch
 
-from mobileclip import (MobileClipError, RANDOM_VIT_B_32, create_model, list_models, load_checkpoint,
-                        load_teacher)
+from mobileclip import RANDOM_VIT_B_32, load_teacher
 from mobileclip.fileio import atomic_write, dumps_json  # noqa: F401  (atomic_write: used by the benchmark commands)
 
 
@@ -78,20 +77,6 @@ def machine_line(info: dict) -> str:
             f"measured {info['date_utc']}.")
 
 
-def load_student(spec: str):
-    """A student from a registry name (random init, labelled so) or a ``.pt`` checkpoint.
-
-    Returns ``(model, label, trained)``: ``trained`` is False for a freshly initialised registry config.
-    """
-    if spec in list_models():
-        torch.manual_seed(0)
-        return create_model(spec).eval(), f"{spec} (untrained init)", False
-    if os.path.exists(spec) or spec.endswith(".pt"):
-        model = load_checkpoint(spec).eval()
-        return model, f"{model.config.get('name', 'student')} ({Path(spec).name})", True
-    raise MobileClipError(f"student {spec!r} is neither a config ({', '.join(list_models())}) nor a checkpoint file")
-
-
 def load_teacher_spec(spec: str):
     """``load_teacher`` with its warnings kept quiet (the label says RANDOM WEIGHTS where it applies)."""
     import warnings
@@ -140,5 +125,5 @@ def _jsonable(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_isa", "cpu_model", "load_student", "load_teacher_spec",
+__all__ = ["RANDOM_VIT_B_32", "atomic_write", "cpu_isa", "cpu_model", "load_teacher_spec",
            "machine_info", "machine_line", "path_bytes", "split_list", "write_outputs"]

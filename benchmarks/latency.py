@@ -38,11 +38,12 @@ from tabulate import tabulate
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
 from mobileclip.cli import add_output_args, add_teacher, add_thread_counts
+from mobileclip.encoders import load_encoder
 from mobileclip.errors import BackendMissingError
 from mobileclip.model import count_macs
 from mobileclip.shims import executorch_private
 
-from .common import (RANDOM_VIT_B_32, load_student, load_teacher_spec, machine_info, machine_line,
+from .common import (RANDOM_VIT_B_32, load_teacher_spec, machine_info, machine_line,
                      run_and_write, split_list)
 
 PROG = "python -m benchmarks.latency"
@@ -252,8 +253,8 @@ def run(args) -> dict:
         teacher = load_teacher_spec(args.teacher)
         cases += torch_cases(teacher, teacher.label, "teacher", runtimes, skipped)
     for spec in split_list(args.students):
-        model, label, _ = load_student(spec)
-        cases += torch_cases(model, label, "student", runtimes, skipped)
+        model = load_encoder(spec, kind="student")
+        cases += torch_cases(model, model.label, "student", runtimes, skipped)
     if args.teacher_export:
         cases += exported_cases(args.teacher_export, runtimes, skipped, role="teacher")
     if args.export:
