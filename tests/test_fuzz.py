@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -183,14 +184,21 @@ payload = st.one_of(
     payload_value)
 
 
+@contextlib.contextmanager
+def saved(obj):
+    """``obj`` written with ``torch.save`` to a temporary ``.pt`` file (removed afterwards)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "x.pt"
+        torch.save(obj, p)
+        yield p
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
 def test_checkpoint_payloads_load(obj):
     from mobileclip import load_checkpoint
 
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "x.pt"
-        torch.save(obj, p)
+    with saved(obj) as p:
         try:
             load_checkpoint(p)
         except MobileClipError as e:
@@ -203,9 +211,7 @@ def test_checkpoint_payloads_resume(obj):
     from mobileclip.resume import read_resume_payload
     from mobileclip.training.hf_proxy import HF_TRAIN_FORMAT
 
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "x.pt"
-        torch.save(obj, p)
+    with saved(obj) as p:
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
         try:
             read_resume_payload(p, {"w": torch.zeros(1)}, None, {"log_vars": torch.zeros(1)}, opt, HF_TRAIN_FORMAT)

@@ -16,6 +16,17 @@ enum Golden {
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
+    /// The preprocessor that `preprocess.json` was made with (its settings and Pillow's resize order).
+    static func preprocessor(_ g: [String: Any]) throws -> ImagePreprocessor {
+        let cfg = try XCTUnwrap(g["preprocess"] as? [String: Any])
+        let pillowMajor = Int(((g["pillow_version"] as? String) ?? "13").split(separator: ".")[0]) ?? 13
+        return try ImagePreprocessor(imageSize: try XCTUnwrap(cfg["image_size"] as? Int),
+                                     mean: try XCTUnwrap(cfg["mean"] as? [Double]),
+                                     std: try XCTUnwrap(cfg["std"] as? [Double]),
+                                     layout: (cfg["layout"] as? String) ?? "NCHW",
+                                     resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
+    }
+
     static let tokenizer: ClipTokenizer = {
         try! ClipTokenizer(vocabURL: dir.appendingPathComponent("tokenizer/vocab.json"),
                            mergesURL: dir.appendingPathComponent("tokenizer/merges.txt"))
@@ -48,13 +59,7 @@ final class PreprocessGoldenTests: XCTestCase {
     /// Raw decoded RGB fixtures (golden/images/*.rgb, as stored) + the EXIF orientation: runs without ImageIO.
     func testRawRGBFixturesMatchTorchvision() throws {
         let g = try Golden.json("preprocess.json")
-        let cfg = try XCTUnwrap(g["preprocess"] as? [String: Any])
-        let pillowMajor = Int(((g["pillow_version"] as? String) ?? "13").split(separator: ".")[0]) ?? 13
-        let pre = try ImagePreprocessor(imageSize: try XCTUnwrap(cfg["image_size"] as? Int),
-                                        mean: try XCTUnwrap(cfg["mean"] as? [Double]),
-                                        std: try XCTUnwrap(cfg["std"] as? [Double]),
-                                        layout: (cfg["layout"] as? String) ?? "NCHW",
-                                        resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
+        let pre = try Golden.preprocessor(g)
         let tol = try XCTUnwrap(g["tolerance"] as? Double)
         let cases = try XCTUnwrap(g["cases"] as? [[String: Any]])
         XCTAssertTrue(cases.contains { $0["exif_orientation"] != nil }, "the golden EXIF photo is missing")
@@ -81,13 +86,7 @@ final class PreprocessGoldenTests: XCTestCase {
     func testGoldenImagesMatchTorchvision() throws {
         #if canImport(ImageIO) && canImport(CoreGraphics)
         let g = try Golden.json("preprocess.json")
-        let cfg = try XCTUnwrap(g["preprocess"] as? [String: Any])
-        let pillowMajor = Int(((g["pillow_version"] as? String) ?? "13").split(separator: ".")[0]) ?? 13
-        let pre = try ImagePreprocessor(imageSize: try XCTUnwrap(cfg["image_size"] as? Int),
-                                        mean: try XCTUnwrap(cfg["mean"] as? [Double]),
-                                        std: try XCTUnwrap(cfg["std"] as? [Double]),
-                                        layout: (cfg["layout"] as? String) ?? "NCHW",
-                                        resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
+        let pre = try Golden.preprocessor(g)
         let tol = try XCTUnwrap(g["tolerance"] as? Double)
         let cases = try XCTUnwrap(g["cases"] as? [[String: Any]])
         for c in cases {
