@@ -19,7 +19,6 @@ import argparse
 import csv
 import hashlib
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from .cli import add_teacher, add_threads
 from .errors import MobileClipError, cli_errors
+from .training.schedule import lr_lambda
 
 PROG = "python -m mobileclip.train_text"
 FINAL_NAME, LAST_NAME, CACHE_NAME, LOG_NAME = "text_student.pt", "last.pt", "teacher_source.pt", "log.csv"
@@ -59,11 +59,9 @@ class TextTrainConfig:
 
 
 def _lr_at(cfg: TextTrainConfig, step: int) -> float:
+    """The main trainer's schedule (linear warm-up, cosine to 1 % of ``--lr``); warm-up -1 = 5 % of the steps."""
     warmup = cfg.warmup if cfg.warmup >= 0 else max(1, cfg.steps // 20)
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, cfg.steps - warmup)
-    return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return cfg.lr * lr_lambda(warmup, cfg.steps, 0.01)(step)
 
 
 def _corpus(cfg: TextTrainConfig):
