@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from mobileclip.errors import MobileClipError, cli_errors
+from mobileclip.model import clip_outputs
 
 from .backends import backend_name, get_backend
 from .files import sha256_of
@@ -68,12 +69,7 @@ class ExportedEncoder:
         return self._run("text", ids, torch.int32)
 
     def __call__(self, images=None, texts=None) -> dict:
-        out = {"logit_scale": torch.tensor(self.logit_scale_value)}
-        if images is not None:
-            out["image_embeds"] = self.encode_image(images)
-        if texts is not None:
-            out["text_embeds"] = self.encode_text(texts)
-        return out
+        return clip_outputs(self, images, texts, torch.tensor(self.logit_scale_value))
 
     def file_sizes(self) -> dict[str, int]:
         return {t: e["size_bytes"] for t, e in self.entries.items()}

@@ -12,6 +12,17 @@ from .lite_transformer import LiteTransformerText
 PREPROCESS_KEYS = ("image_size", "resize_mode", "interpolation", "mean", "std")
 
 
+
+def clip_outputs(encoder, images, texts, logit_scale) -> dict:
+    """The CLIP forward of any encoder: ``logit_scale`` plus ``image_embeds`` / ``text_embeds`` for the inputs
+    given (student, HF proxy teacher, exported model)."""
+    out = {"logit_scale": logit_scale}
+    if images is not None:
+        out["image_embeds"] = encoder.encode_image(images)
+    if texts is not None:
+        out["text_embeds"] = encoder.encode_text(texts)
+    return out
+
 class MobileCLIP(nn.Module):
     """``encode_image`` / ``encode_text`` return L2-normalised embeddings; ``forward`` returns a dict."""
 
@@ -50,12 +61,7 @@ class MobileCLIP(nn.Module):
         return self.text(ids)
 
     def forward(self, images: torch.Tensor | None = None, texts: torch.Tensor | None = None) -> dict:
-        out = {"logit_scale": self.logit_scale.exp()}
-        if images is not None:
-            out["image_embeds"] = self.encode_image(images)
-        if texts is not None:
-            out["text_embeds"] = self.encode_text(texts)
-        return out
+        return clip_outputs(self, images, texts, self.logit_scale.exp())
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TrainError
+from ..model import clip_outputs
 from ..tokenizer import eot_attention_mask
 from ..transform import CLIP_MEAN, CLIP_STD
 
@@ -84,10 +85,5 @@ class HFClipTrainable(nn.Module):
         return F.normalize(self.clip.text_projection(out.pooler_output), dim=-1)
 
     def forward(self, images=None, texts=None):
-        out = {"logit_scale": self.clip.logit_scale.exp()}
-        if images is not None:
-            out["image_embeds"] = self.encode_image(images)
-        if texts is not None:
-            out["text_embeds"] = self.encode_text(texts)
-        return out
+        return clip_outputs(self, images, texts, self.clip.logit_scale.exp())
 
