@@ -56,6 +56,8 @@ CAPTIONS: list[tuple[str, str]] = [
     ("decomposed_accents", "cafe\u0301 cre\u0300me"),  # NFC by ftfy -> same as precomposed
     ("german_sharp_s", "Straße GROẞE Fuß"),
     ("greek", "Ελληνικά γράμματα ΟΔΟΣ"),
+    # Python's lower() turns a word-final capital sigma into final sigma (Swift's lowercased() does not)
+    ("greek_sigma_contexts", "ΣΟΦΟΣ, Σ ΑΣ. ΑΣ'Β ΑΣ\u0301 ΑΣ\u0301Β"),
     ("cyrillic", "Привет, как дела? Москва"),
     ("turkish_dotted_i", "İstanbul ve IĞDIR"),
     ("cjk", "一只猫坐在垫子上"),

@@ -58,7 +58,32 @@ public final class TextCleaner {
         var t = fixText(Array(text.unicodeScalars))
         t = htmlUnescape(htmlUnescape(t))
         t = collapseWhitespace(t) // also strips
-        return String(String.UnicodeScalarView(t)).lowercased()
+        return Self.pythonLower(t)
+    }
+
+    /// Python's `str.lower()`: each scalar's full lower-case mapping, and capital sigma (U+03A3) in the
+    /// Final_Sigma context (a cased letter before it, no cased letter after it, case-ignorables skipped) becomes
+    /// final sigma U+03C2. Swift's `lowercased()` maps every U+03A3 to U+03C3, so "ΟΔΟΣ" would tokenize
+    /// differently from Python and Java (`toLowerCase`, which applies the same rule).
+    static func pythonLower(_ t: [Unicode.Scalar]) -> String {
+        var out = String.UnicodeScalarView()
+        for (i, s) in t.enumerated() {
+            if s.value == 0x03A3 {
+                out.append(isFinalSigma(t, at: i) ? "\u{03C2}" : "\u{03C3}")
+            } else {
+                out.append(contentsOf: s.properties.lowercaseMapping.unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    private static func isFinalSigma(_ t: [Unicode.Scalar], at i: Int) -> Bool {
+        var j = i - 1
+        while j >= 0 && t[j].properties.isCaseIgnorable { j -= 1 }
+        guard j >= 0 && t[j].properties.isCased else { return false }
+        var k = i + 1
+        while k < t.count && t[k].properties.isCaseIgnorable { k += 1 }
+        return k == t.count || !t[k].properties.isCased
     }
 
     func isSpace(_ s: Unicode.Scalar) -> Bool { whitespace.contains(s.value) }
