@@ -59,22 +59,43 @@ class LightweightConv(nn.Module):
         return FrozenLightweightConv(self)
 
 
+MAX_DWCONV_TAPS = 25  # the longest depthwise kernel XNNPACK runs with its depthwise micro-kernels
+
+
 def _depthwise_conv(x: torch.Tensor, kernel: torch.Tensor, padding: tuple[int, int], bias: torch.Tensor):
     y = F.conv1d(F.pad(x.transpose(1, 2), padding), kernel, groups=x.shape[-1])
     return y.transpose(1, 2) + bias
 
 
 class FrozenLightweightConv(nn.Module):
-    """:class:`LightweightConv` at inference: its kernel a constant buffer, so XNNPACK runs the conv."""
+    """:class:`LightweightConv` at inference: its kernel constant, so XNNPACK runs the conv.
+
+    A kernel of more than :data:`MAX_DWCONV_TAPS` taps is split into parts of at most that many taps (the sum
+    of depthwise convs over shifted windows of the padded input; each part's kernel is its own constant):
+    XNNPACK has depthwise micro-kernels up to 25 taps and runs a longer one as a generic grouped convolution,
+    3-6x slower (k=31: 0.14 ms vs 0.05 ms for 25+6 at width 128, 77 tokens, 1 thread).
+    """
 
     def __init__(self, conv: LightweightConv):
         super().__init__()
         with torch.no_grad():
-            self.register_buffer("weight", conv.kernel(training=False).detach().clone())
-        self.bias, self.padding = conv.bias, conv._padding()
+            kernel = conv.kernel(training=False).detach()
+        self.bias, self.padding, self.kernel_size = conv.bias, conv._padding(), conv.kernel_size
+        self.parts = []  # (first tap, taps)
+        for i, start in enumerate(range(0, self.kernel_size, MAX_DWCONV_TAPS)):
+            taps = min(MAX_DWCONV_TAPS, self.kernel_size - start)
+            self.register_buffer(f"weight{i}", kernel[..., start : start + taps].clone())
+            self.parts.append((start, taps))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _depthwise_conv(x, self.weight, self.padding, self.bias)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, L, C)
+        length, c = x.shape[1], x.shape[2]
+        xp = F.pad(x, (0, 0) + self.padding)  # (B, L + K - 1, C)
+        y = None
+        for i, (start, taps) in enumerate(self.parts):
+            window = xp if len(self.parts) == 1 else xp[:, start : start + length + taps - 1]
+            part = F.conv1d(window.transpose(1, 2), getattr(self, f"weight{i}"), groups=c)
+            y = part if y is None else y + part
+        return y.transpose(1, 2) + self.bias
 
 
 class DynamicConv(LightweightConv):
@@ -120,23 +141,29 @@ class SlicedDynamicConv(nn.Module):
         return y.reshape(b, length, c) + self.bias
 
 
-def _mean_last(x: torch.Tensor) -> torch.Tensor:
-    """Mean over the last dim, keepdim, as a 4-D average over dims (2, 3): XNNPACK's global average pool."""
-    return x.reshape(-1, 1, x.shape[-1], 1).mean((2, 3), keepdim=True).reshape(*x.shape[:-1], 1)
+def _mean_last(x: torch.Tensor, averager: torch.Tensor) -> torch.Tensor:
+    """Mean over the last dim, keepdim, as a product with the constant column ``averager`` (C, 1) = 1/C: XNNPACK
+    runs it as one small fully-connected op, 3-4x faster than its mean-reduction op on (77, C)."""
+    return x @ averager
+
+
+def _averager(width: int, like: torch.Tensor) -> torch.Tensor:
+    return torch.full((width, 1), 1.0 / width, dtype=like.dtype, device=like.device)
 
 
 class DecomposedLayerNorm(nn.Module):
-    """An ``nn.LayerNorm`` over the last dim written with mean, subtract, rsqrt (all XNNPACK ops)."""
+    """An ``nn.LayerNorm`` over the last dim written with mean (:func:`_mean_last`), subtract, rsqrt: XNNPACK ops."""
 
     def __init__(self, norm: nn.LayerNorm):
         super().__init__()
         if len(norm.normalized_shape) != 1 or norm.weight is None or norm.bias is None:
             raise ValueError("DecomposedLayerNorm supports an affine LayerNorm over the last dim only")
         self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+        self.register_buffer("averager", _averager(norm.normalized_shape[0], norm.weight), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xc = x - _mean_last(x)
-        return xc * torch.rsqrt(_mean_last(xc * xc) + self.eps) * self.weight + self.bias
+        xc = x - _mean_last(x, self.averager)
+        return xc * torch.rsqrt(_mean_last(xc * xc, self.averager) + self.eps) * self.weight + self.bias
 
 
 class SelfAttention(nn.Module):
@@ -276,7 +303,7 @@ class LiteTransformerText(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.projection(self.forward_features(ids))
         if self.delegate_friendly:  # F.normalize without pow/sum (XNNPACK has neither)
-            return x / torch.sqrt(_mean_last(x * x) * float(x.shape[-1])).clamp(min=1e-12)
+            return x / torch.sqrt(_mean_last(x * x, self.output_averager) * float(x.shape[-1])).clamp(min=1e-12)
         return F.normalize(x, dim=-1)
 
 
@@ -298,6 +325,8 @@ def export_friendly(text: LiteTransformerText) -> LiteTransformerText:
     ones = torch.ones(n, n, **kw)
     text.register_buffer("strictly_before", ones.triu(1), persistent=False)
     text.register_buffer("ones_column", torch.ones(n, 1, **kw), persistent=False)
+    text.register_buffer("output_averager", _averager(text.projection.out_features, text.positional_embedding),
+                         persistent=False)
     text.register_buffer("first_position", F.one_hot(torch.tensor([0], **kw), n).float(), persistent=False)
     text.register_buffer("causal_bias", torch.zeros(n, n, **kw).masked_fill(ones.tril() == 0, float("-inf")),
                          persistent=False)

@@ -26,15 +26,8 @@ def test_dynamic_conv_text_tower_delegated(tmp_path):
     """The dynamic-convolution LSRA tower (tiny-lsra-dyn) lowers as fully to XNNPACK, fp32 and int8."""
     require("executorch")
     from export.executorch import BACKEND as ET, Recipe, load_pte
+    from export.towers import TextTower  # what the pipeline hands a backend
     from mobileclip import create_model
-
-    class TextTower(torch.nn.Module):  # what the pipeline hands a backend: a module with ``.text``
-        def __init__(self, text):
-            super().__init__()
-            self.text = text
-
-        def forward(self, ids):
-            return self.text(ids)
 
     torch.manual_seed(0)
     tower = TextTower(create_model("tiny-lsra-dyn").text.eval()).eval()

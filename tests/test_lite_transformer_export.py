@@ -59,3 +59,22 @@ def test_decomposed_layer_norm_matches():
     torch.testing.assert_close(DecomposedLayerNorm(norm)(x), norm(x), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="last dim"):
         DecomposedLayerNorm(torch.nn.LayerNorm((4, 6)))
+
+
+@pytest.mark.parametrize("kernel_size", [3, 25, 26, 31, 60])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("length", [77, 9])
+def test_long_lightweight_kernels_split_for_xnnpack(kernel_size, causal, length):
+    """Kernels over 25 taps are split into depthwise parts of at most 25 taps (XNNPACK's depthwise limit)."""
+    from mobileclip.lite_transformer import MAX_DWCONV_TAPS, LightweightConv
+
+    torch.manual_seed(0)
+    conv = LightweightConv(16, kernel_size, heads=4, causal=causal).eval()
+    with torch.no_grad():
+        conv.weight.normal_(0, 1.0), conv.bias.normal_()
+    frozen = conv.frozen()
+    assert len(frozen.parts) == -(-kernel_size // MAX_DWCONV_TAPS)
+    assert all(taps <= MAX_DWCONV_TAPS for _, taps in frozen.parts)
+    x = torch.randn(2, length, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(frozen(x), conv(x), atol=1e-5, rtol=0)
