@@ -64,15 +64,39 @@ class TeacherTextTower(nn.Module):
         return self.text_model.embeddings
 
 
+BMM_ATTENTION = "mobileclip_bmm"
+
+
+def bmm_attention(module, query, key, value, attention_mask, scaling, dropout=0.0, **kwargs):
+    """Transformers' eager attention written with 3-D ``bmm`` (the student's form): the 4-D ``matmul`` of the
+    stock one lowers to ``expand_copy`` + ``bmm``, and XNNPACK does not delegate ``expand_copy``, which cut the
+    teacher's ExecuTorch graph into 28 delegated pieces. Inference only (no dropout); same outputs."""
+    b, h, length, d = query.shape
+    q, k, v = (t.reshape(b * h, length, d) for t in (query, key, value))
+    weights = torch.bmm(q, k.transpose(1, 2)) * scaling
+    if attention_mask is not None:
+        weights = (weights.view(b, h, length, length) + attention_mask).view(b * h, length, length)
+    out = torch.bmm(weights.softmax(-1), v).view(b, h, length, d).transpose(1, 2)
+    return out, None
+
+
 def wrap_teacher(teacher) -> dict[str, nn.Module]:
-    """The two towers of an export-friendly copy of the teacher: plain (``eager``) attention instead of SDPA (whose
-    mask handling adds ``any``/``where`` ops that XNNPACK does not delegate) and every LayerNorm written as mean,
-    subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the student's text tower), so
-    the teacher is not measured on portable kernels the student avoids. Same outputs within the fp32 gate."""
+    """The two towers of an export-friendly copy of the teacher: attention with 3-D products
+    (:func:`bmm_attention`, registered with transformers' ``AttentionInterface``, and eager's additive mask through
+``AttentionMaskInterface``: an unregistered name would get no causal mask; SDPA's mask handling adds
+    ``any``/``where`` ops and eager's 4-D matmul ``expand_copy`` ops that XNNPACK does not delegate) and every
+    LayerNorm written as mean, subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the
+    student's text tower), so the teacher is not measured on portable kernels the student avoids. Same outputs
+    within the fp32 gate."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import eager_mask
+
     from mobileclip.lite_transformer import DecomposedLayerNorm
 
+    AttentionInterface.register(BMM_ATTENTION, bmm_attention)
+    AttentionMaskInterface.register(BMM_ATTENTION, eager_mask)  # the causal text mask, as eager attention gets it
     clip = copy.deepcopy(teacher.clip)
-    clip.set_attn_implementation("eager")
+    clip.set_attn_implementation(BMM_ATTENTION)
     for name, mod in list(clip.named_modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, nn.LayerNorm):
