@@ -48,7 +48,10 @@ from .common import (RANDOM_VIT_B_32, load_teacher_spec, machine_info, machine_l
 
 PROG = "python -m benchmarks.latency"
 RUNTIMES = ("eager", "compile", *EXPORTED_RUNTIMES.values())
-GOALS = {"image_best_vs_teacher_eager": 25.0, "image_same_runtime": 12.0, "text_same_runtime": 5.0}
+# speed-ups (at least) and time ratios (at most); the same-runtime ones compare fp32 with the teacher's fp32
+GOALS = {"image_best_vs_teacher_eager": 25.0, "image_same_runtime": 12.0, "text_same_runtime": 10.0,
+         "executorch_text_vs_litert": 1.3, "int8_vs_fp32": 1.10}
+MOBILE_RUNTIMES = tuple(EXPORTED_RUNTIMES.values())
 
 
 @dataclass
@@ -215,29 +218,49 @@ def summarise(cases: list[Case], threads_list: list[int]) -> tuple[list[dict], l
         r["same_runtime_teacher_precision"] = same["precision"] if same else None
         r["mac_ratio_vs_teacher"] = teacher_macs[r["tower"]] / r["macs"] \
             if r["macs"] and teacher_macs.get(r["tower"]) else None
-    goals = []
-    for model in sorted({r["model"] for r in rows if r["role"] == "student"}):
-        for t in threads_list:
-            mine = [r for r in rows if r["model"] == model and r["threads"] == t]
-            img = [r for r in mine if r["tower"] == "image" and r["speedup_vs_teacher_eager"]]
-            if img:
-                best = max(img, key=lambda r: r["speedup_vs_teacher_eager"])
-                goals.append(_goal(model, t, "image, best runtime vs teacher image in PyTorch eager",
-                                   best["speedup_vs_teacher_eager"], GOALS["image_best_vs_teacher_eager"],
-                                   f"{best['runtime']} {best['precision']}"))
-            for tower, key in (("image", "image_same_runtime"), ("text", "text_same_runtime")):
-                same = [r for r in mine if r["tower"] == tower and r["speedup_vs_teacher_same_runtime"]]
-                if same:
-                    best = max(same, key=lambda r: r["speedup_vs_teacher_same_runtime"])
-                    goals.append(_goal(model, t, f"{tower}, same runtime as the teacher",
-                                       best["speedup_vs_teacher_same_runtime"], GOALS[key],
-                                       f"{best['runtime']} {best['precision']}"))
-    return rows, goals
+    return rows, [g for model in sorted({r["model"] for r in rows if r["role"] == "student"})
+                  for t in threads_list
+                  for g in goals_for(model, t, [r for r in rows if r["model"] == model and r["threads"] == t])]
 
 
-def _goal(model, threads, what, value, target, runtime):
-    return {"model": model, "threads": threads, "goal": what, "speedup": value, "target": target,
-            "met": value >= target, "runtime": runtime}
+def goals_for(model: str, threads: int, mine: list[dict]) -> list[dict]:
+    """The goals of one student at one thread count: speed-up over the reference in eager (best runtime);
+    fp32 speed-up over the teacher in the same runtime (each exported runtime; eager when nothing was exported);
+    ExecuTorch text time / LiteRT text time (same precision); int8 time / fp32 time (same runtime and tower)."""
+    goals, at = [], {(r["tower"], r["runtime"], r["precision"]): r for r in mine}
+    img = [r for r in mine if r["tower"] == "image" and r["speedup_vs_teacher_eager"]]
+    if img:
+        best = max(img, key=lambda r: r["speedup_vs_teacher_eager"])
+        goals.append(_goal(model, threads, "image, best runtime vs teacher image in PyTorch eager",
+                           best["speedup_vs_teacher_eager"], GOALS["image_best_vs_teacher_eager"],
+                           f"{best['runtime']} {best['precision']}"))
+    same = [r for r in mine if r["precision"] == "fp32" and r["same_runtime_teacher_precision"] == "fp32"
+            and r["speedup_vs_teacher_same_runtime"]]
+    if any(r["runtime"] in MOBILE_RUNTIMES for r in same):
+        same = [r for r in same if r["runtime"] in MOBILE_RUNTIMES]
+    for r in sorted(same, key=lambda r: (r["tower"], r["runtime"])):
+        goals.append(_goal(model, threads, f"{r['tower']}, same runtime as the teacher",
+                           r["speedup_vs_teacher_same_runtime"], GOALS[f"{r['tower']}_same_runtime"],
+                           f"{r['runtime']} fp32"))
+    for precision in ("fp32", "int8"):
+        et, lite = at.get(("text", "executorch", precision)), at.get(("text", "litert", precision))
+        if et and lite:
+            goals.append(_goal(model, threads, "text, ExecuTorch time / LiteRT time", et["median_ms"] / lite["median_ms"],
+                               GOALS["executorch_text_vs_litert"], f"executorch {precision}", at_most=True))
+    for (tower, runtime, precision), r in sorted(at.items()):
+        fp32 = at.get((tower, runtime, "fp32"))
+        if precision == "int8" and fp32:
+            goals.append(_goal(model, threads, f"{tower}, int8 time / fp32 time", r["median_ms"] / fp32["median_ms"],
+                               GOALS["int8_vs_fp32"], f"{runtime} int8", at_most=True))
+    return goals
+
+
+def _goal(model, threads, what, value, target, runtime, at_most=False):
+    """One goal row; ``at_most``: a time ratio that must not exceed ``target`` (else a speed-up of at least it)."""
+    return {"model": model, "threads": threads, "goal": what, "value": value, "target": target, "at_most": at_most,
+            "met": value <= target if at_most else value >= target, "runtime": runtime,
+            "measured": f"{value:.2f}x" if at_most else f"{value:.1f}x",
+            "target_text": f"{'<=' if at_most else '>='} {target:g}x"}
 
 
 def run(args) -> dict:
@@ -312,7 +335,7 @@ def to_markdown(result: dict) -> str:
                                           "teacher/student MACs"],
                            floatfmt=".2f", tablefmt="github"), ""]
     if result["goals"]:
-        rows = [[g["model"], g["threads"], g["goal"], g["runtime"], f"{g['speedup']:.1f}x", f">= {g['target']:g}x",
+        rows = [[g["model"], g["threads"], g["goal"], g["runtime"], g["measured"], g["target_text"],
                  "met" if g["met"] else "NOT met"] for g in result["goals"]]
         lines += ["## Goals", "", tabulate(rows, headers=["student", "threads", "goal", "student runtime",
                                                           "measured", "target", ""], tablefmt="github"), ""]

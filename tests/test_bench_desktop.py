@@ -131,3 +131,30 @@ def test_accuracy_errors(tiny_student, tiny_teacher_dir, tmp_path, capsys):
         A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path),
                 "--no-retrieval", "--export", str(tmp_path / "no-export")])
     assert "no export manifest" in capsys.readouterr().err
+
+
+def test_latency_goals_directions():
+    """Speed-ups must reach their target, time ratios must stay under theirs; same-runtime goals compare fp32
+    with the teacher's fp32 in the mobile runtimes (eager only when nothing was exported)."""
+    def row(tower, runtime, precision, ms, same=None):
+        return {"model": "s", "role": "student", "tower": tower, "runtime": runtime, "precision": precision,
+                "threads": 1, "median_ms": ms, "speedup_vs_teacher_eager": 100.0 / ms,
+                "speedup_vs_teacher_same_runtime": same, "same_runtime_teacher_precision": "fp32" if same else None}
+
+    rows = [row("image", "eager", "fp32", 10.0, 10.0), row("text", "eager", "fp32", 10.0, 8.0),
+            row("text", "executorch", "fp32", 5.0, 11.0), row("text", "executorch", "int8", 3.9, 14.0),
+            row("text", "litert", "fp32", 4.5, 13.0), row("text", "litert", "int8", 2.5, 23.0),
+            row("image", "executorch", "fp32", 6.0, 15.0), row("image", "executorch", "int8", 6.9, 13.0)]
+    goals = {(g["goal"], g["runtime"]): g for g in L.goals_for("s", 1, rows)}
+    same = goals["text, same runtime as the teacher", "executorch fp32"]
+    assert same["met"] and same["target"] == 10.0 and not same["at_most"]
+    assert ("text, same runtime as the teacher", "eager fp32") not in goals  # exported runtimes present
+    assert not goals["text, same runtime as the teacher", "litert fp32"]["at_most"]
+    et_fp32 = goals["text, ExecuTorch time / LiteRT time", "executorch fp32"]
+    assert et_fp32["value"] == pytest.approx(5.0 / 4.5) and et_fp32["met"] and et_fp32["target_text"] == "<= 1.3x"
+    assert not goals["text, ExecuTorch time / LiteRT time", "executorch int8"]["met"]  # 1.56x
+    assert not goals["image, int8 time / fp32 time", "executorch int8"]["met"]  # 1.15x slower
+    assert goals["text, int8 time / fp32 time", "litert int8"]["met"]
+    eager_only = L.goals_for("s", 1, rows[:2])
+    assert [g["runtime"] for g in eager_only if "same runtime" in g["goal"]] == ["eager fp32", "eager fp32"]
+    assert not next(g for g in eager_only if g["goal"].startswith("text, same"))["met"]  # 8x < 10x

@@ -75,7 +75,8 @@ def _demo_like_results():
     latency = {"teacher": ref, "machine": {"cpu": "cpu", "cores": 2, "platform": "linux", "torch": "2.13",
                                            "threads": [1], "repeats": 5, "date_utc": "now"},
                "goals": [{"threads": 1, "goal": "image, best runtime vs teacher image in PyTorch eager",
-                          "speedup": 18.3, "runtime": "executorch int8", "target": 25.0, "met": False}],
+                          "value": 18.3, "measured": "18.3x", "target_text": ">= 25x", "at_most": False,
+                          "runtime": "executorch int8", "target": 25.0, "met": False}],
                "results": []}
     acc_rows = [{"kind": "teacher", "runtime": "PyTorch eager", "precision": "fp32", "zeroshot": {"top1": 0.62, "n": 200}}]
     for rt, q, top1 in (("PyTorch eager", "fp32", 0.55), ("executorch", "fp32", 0.55), ("executorch", "int8", 0.545),
