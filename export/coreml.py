@@ -137,6 +137,20 @@ def inspect_program(path: Path, tower: str, module: nn.Module) -> dict:
             "large_matched": sum(k in decoded for k in big), "spec_version": spec.specificationVersion}
 
 
+WEIGHT_THRESHOLD = 2048  # constants with fewer elements stay in float
+
+
+def unquantisable_constants(mlmodel) -> list[str]:
+    """Large constants that a linear int8 quantiser cannot represent and that are not weights: all zeros (scale
+    0) or not finite (scale inf). The LSRA text tower's training form has one, the (1, 1, 77, 77) zeros the
+    attention mask is filled into; quantising it wrote a NaN warning and a useless int8 constant."""
+    import coremltools.optimize.coreml as cto
+
+    meta = cto.get_weights_metadata(mlmodel, weight_threshold=WEIGHT_THRESHOLD)
+    return sorted(name for name, m in meta.items()
+                  if not np.isfinite(m.val).all() or not np.any(m.val))
+
+
 class CoreMLBackend(Backend):
     name = "coreml"
     suffix = ".mlpackage"
@@ -192,7 +206,8 @@ class CoreMLBackend(Backend):
         if quantization == "int8":
             granularity = "per_channel" if recipe is Recipe.INT8_PER_CHANNEL else "per_tensor"
             config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(
-                mode="linear_symmetric", dtype="int8", granularity=granularity, weight_threshold=2048))
+                mode="linear_symmetric", dtype="int8", granularity=granularity, weight_threshold=WEIGHT_THRESHOLD),
+                op_name_configs={n: None for n in unquantisable_constants(mlmodel)})
             mlmodel = cto.linear_quantize_weights(mlmodel, config)
         mlmodel.short_description = f"mobileclip-kd {tower} tower ({quantization}, {recipe.value})"
         atomic_save_dir(path, lambda p: mlmodel.save(str(p)))

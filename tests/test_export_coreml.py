@@ -51,3 +51,16 @@ def test_fp32_compute_recipe_stores_fp32_weights(tiny_student, tmp_path):
     assert e["verification"]["passed"] and e["verification"]["cosine_min"] >= 0.9999  # the fp32 gate, not fp16's
     fp16 = run_export(BACKEND, tiny_student, tmp_path / "fp16", "none", towers=("text",))
     assert e["size_bytes"] > 1.8 * entry(fp16, BACKEND, "text", "fp32")["size_bytes"]
+
+
+def test_int8_quantises_weights_only(text_export):
+    """No int8 constant with a zero or infinite scale: the attention mask's all-zero constant stays float."""
+    import numpy as np
+
+    from export.coreml import load_mil_program
+
+    out, manifest = text_export
+    _, prog = load_mil_program(out / entry(manifest, BACKEND, "text", "int8")["file"])
+    scales = [np.asarray(op.scale.val) for op in prog.functions["main"].operations
+              if op.op_type in ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale")]
+    assert scales and all(np.isfinite(s).all() and (s > 0).all() for s in scales)
