@@ -51,7 +51,6 @@ RUNTIMES = ("eager", "compile", *EXPORTED_RUNTIMES.values())
 # speed-ups (at least) and time ratios (at most); the same-runtime ones compare fp32 with the teacher's fp32
 GOALS = {"image_best_vs_teacher_eager": 25.0, "image_same_runtime": 12.0, "text_same_runtime": 10.0,
          "executorch_text_vs_litert": 1.3, "int8_vs_fp32": 1.10}
-MOBILE_RUNTIMES = tuple(EXPORTED_RUNTIMES.values())
 
 
 @dataclass
@@ -236,7 +235,7 @@ def goals_for(model: str, threads: int, mine: list[dict]) -> list[dict]:
                            best["speedup_vs_teacher_eager"], GOALS["image_best_vs_teacher_eager"],
                            f"{best['runtime']} {best['precision']}"))
     same = [r for r in mine if r["precision"] == "fp32" and r["same_runtime_teacher_precision"] == "fp32"
-            and r["speedup_vs_teacher_same_runtime"] and r["runtime"] in MOBILE_RUNTIMES]
+            and r["speedup_vs_teacher_same_runtime"] and r["runtime"] in EXPORTED_RUNTIMES.values()]
     for r in sorted(same, key=lambda r: (r["tower"], r["runtime"])):
         goals.append(_goal(model, threads, f"{r['tower']}, same runtime as the teacher",
                            r["speedup_vs_teacher_same_runtime"], GOALS[f"{r['tower']}_same_runtime"],

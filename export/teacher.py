@@ -83,7 +83,7 @@ def bmm_attention(module, query, key, value, attention_mask, scaling, dropout=0.
 def wrap_teacher(teacher) -> dict[str, nn.Module]:
     """The two towers of an export-friendly copy of the teacher: attention with 3-D products
     (:func:`bmm_attention`, registered with transformers' ``AttentionInterface``, and eager's additive mask through
-``AttentionMaskInterface``: an unregistered name would get no causal mask; SDPA's mask handling adds
+    ``AttentionMaskInterface``: an unregistered name would get no causal mask; SDPA's mask handling adds
     ``any``/``where`` ops and eager's 4-D matmul ``expand_copy`` ops that XNNPACK does not delegate) and every
     LayerNorm written as mean, subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the
     student's text tower), so the teacher is not measured on portable kernels the student avoids. Same outputs

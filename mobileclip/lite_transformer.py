@@ -80,10 +80,10 @@ class FrozenLightweightConv(nn.Module):
         super().__init__()
         with torch.no_grad():
             kernel = conv.kernel(training=False).detach()
-        self.bias, self.padding, self.kernel_size = conv.bias, conv._padding(), conv.kernel_size
+        self.bias, self.padding = conv.bias, conv._padding()
         self.parts = []  # (first tap, taps)
-        for i, start in enumerate(range(0, self.kernel_size, MAX_DWCONV_TAPS)):
-            taps = min(MAX_DWCONV_TAPS, self.kernel_size - start)
+        for i, start in enumerate(range(0, conv.kernel_size, MAX_DWCONV_TAPS)):
+            taps = min(MAX_DWCONV_TAPS, conv.kernel_size - start)
             self.register_buffer(f"weight{i}", kernel[..., start : start + taps].clone())
             self.parts.append((start, taps))
 

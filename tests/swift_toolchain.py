@@ -23,6 +23,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from test_android_core import apt_install  # the host's apt-get (root check, one `apt-get update` retry)
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "ios_demo" / "MobileCLIPKit"
 MIRROR = "http://deb.debian.org/debian"
@@ -89,9 +91,9 @@ class Swift:
 def _build_chroot(dest: Path) -> str | None:
     """debootstrap Debian 13 + swiftlang into a fresh folder, renamed onto ``dest`` only when complete."""
     if not shutil.which("debootstrap"):
-        r = _run(["apt-get", "install", "-y", "--no-install-recommends", "debootstrap"])
-        if r.returncode != 0 or not shutil.which("debootstrap"):
-            return "debootstrap not available: " + _last_line(r)
+        why = apt_install("debootstrap")
+        if why or not shutil.which("debootstrap"):
+            return f"debootstrap not available: {why or 'not on PATH after install'}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=dest.name + ".partial-", dir=dest.parent))
     try:
@@ -126,9 +128,9 @@ def find_swift() -> Swift | str:
     if os.geteuid() != 0:
         return f"no swift on PATH; Debian {major}: installing swiftlang needs root"
     if major == "13":
-        r = _run(["apt-get", "install", "-y", "--no-install-recommends", *CHROOT_PACKAGES])
-        if r.returncode != 0 or not shutil.which("swift"):
-            return "apt-get install swiftlang failed: " + _last_line(r)
+        why = apt_install(*CHROOT_PACKAGES)
+        if why or not shutil.which("swift"):
+            return why or "no swift on PATH after apt-get install swiftlang"
         return Swift("Debian 13 swiftlang", binary=shutil.which("swift"))
     if not shutil.which("unshare") or not shutil.which("chroot"):
         return f"Debian {major}: no unshare/chroot to run a Debian 13 swiftlang"
