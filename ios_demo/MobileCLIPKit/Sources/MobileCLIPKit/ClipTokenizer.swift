@@ -62,7 +62,8 @@ public final class ClipTokenizer {
     }
 
     // MARK: pre-tokenizer
-    // <start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
+    // A scanner for `TextPatterns.preTokenizer` (no regex engine at run time); `swift test` checks it against
+    // that pattern run by NSRegularExpression (ICU, the engine of iOS and of Android's java.util.regex).
 
     private static func isLetter(_ s: Unicode.Scalar) -> Bool {
         switch s.properties.generalCategory {
@@ -114,8 +115,9 @@ public final class ClipTokenizer {
         return out
     }
 
-    /// BPE ids without start/end tokens or padding.
-    public func encode(_ text: String) -> [Int32] {
+    /// BPE ids without start/end tokens or padding. A BPE piece that the vocabulary lacks (a vocab.json and
+    /// merges.txt that do not belong together) throws, as the Java core does: never a silently shorter caption.
+    public func encode(_ text: String) throws -> [Int32] {
         var ids: [Int32] = []
         let cleaned = Array(cleaner.clean(text).unicodeScalars)
         for token in ClipTokenizer.preTokenize(cleaned) {
@@ -124,15 +126,18 @@ public final class ClipTokenizer {
             var mapped = String.UnicodeScalarView()
             for b in String(String.UnicodeScalarView(token)).utf8 { mapped.append(byteEncoder[Int(b)]) }
             for piece in bpe(String(mapped)) {
-                if let id = encoder[piece] { ids.append(id) }
+                guard let id = encoder[piece] else {
+                    throw MobileCLIPError.badVocabulary("BPE piece not in vocab.json: \(piece)")
+                }
+                ids.append(id)
             }
         }
         return ids
     }
 
     /// [sot] + ids + [eot], truncated to the context (last id = eot), zero padded: `tok(text)` in Python.
-    public func tokenize(_ text: String) -> [Int32] {
-        let body = encode(text)
+    public func tokenize(_ text: String) throws -> [Int32] {
+        let body = try encode(text)
         var out = [Int32](repeating: padTokenId, count: contextLength)
         out[0] = sotTokenId
         if body.count + 2 > contextLength {

@@ -104,7 +104,7 @@ public final class ClipSession {
     }
 
     public func embed(text caption: String) throws -> [Float] {
-        let ids = tokenizer.tokenize(caption)
+        let ids = try tokenizer.tokenize(caption)
         return try textLatency.time { try text.encodeText(ids) }.0
     }
 }

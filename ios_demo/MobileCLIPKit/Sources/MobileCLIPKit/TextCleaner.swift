@@ -165,8 +165,8 @@ public final class TextCleaner {
         return out
     }
 
-    /// `\x1b\[((?:\d|;)*)([a-zA-Z])` removed.
-    private func removeAnsi(_ t: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    /// ANSI escapes (`TextPatterns.ansi`) removed.
+    func removeAnsi(_ t: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var out: [Unicode.Scalar] = []
         var i = 0
         while i < t.count {

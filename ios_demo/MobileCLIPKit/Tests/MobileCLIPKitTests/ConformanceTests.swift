@@ -34,7 +34,7 @@ final class ConformanceTests: XCTestCase {
             .write(to: out.appendingPathComponent("pixels.f32"))
         let captions = try String(contentsOf: out.appendingPathComponent("captions.txt"), encoding: .utf8)
             .split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
-        let ids = captions.flatMap { Golden.tokenizer.tokenize($0) }
+        let ids = try captions.flatMap { try Golden.tokenizer.tokenize($0) }
         try Data(ids.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
             .write(to: out.appendingPathComponent("ids.i32"))
     }
