@@ -25,7 +25,6 @@ import glob
 import io
 import itertools
 import logging
-import math
 import multiprocessing
 import os
 import random
@@ -38,7 +37,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path
+from .shard_writer import write_tar_shards  # noqa: F401  (public here too: the CLI's shards command)
 from .synthetic import write_synthetic_dataset  # noqa: F401  (public here too: the CLI's synth command)
 
 log = logging.getLogger(__name__)
@@ -116,23 +115,27 @@ class SkipCounter:
     """Counts skipped (missing/corrupt) images, across DataLoader worker processes.
 
     Map-style datasets pass their length: one shared flag per item, so ``count`` is the number of
-    distinct bad items however many epochs saw them. Without a length (streams) ``count`` counts events.
-    ``examples`` keeps the first few reasons seen in *this* process (workers' reasons go to the log)."""
+    distinct bad items however many epochs saw them. Streams pass ``first`` to :meth:`add` (whether this is
+    the first look at that sample, see :class:`TarShards`): ``count`` counts first looks only, ``events``
+    every one. ``examples`` keeps the first few reasons seen in *this* process (workers' reasons go to the log)."""
 
     def __init__(self, n: int | None = None):
         self.n = n
         if n is not None:
             self._flags = multiprocessing.RawArray("b", max(int(n), 1))
         self._events = multiprocessing.Value("q", 0)
+        self._distinct = multiprocessing.Value("q", 0)
         self.examples: list[str] = []
 
-    def add(self, index: int | None, reason: str):
-        first = True
-        if self.n is not None and index is not None:
-            first = not self._flags[index]
-            self._flags[index] = 1
+    def add(self, index: int | None, reason: str, first: bool | None = None):
+        if first is None:
+            first = True
+            if self.n is not None and index is not None:
+                first = not self._flags[index]
+                self._flags[index] = 1
         with self._events.get_lock():
             self._events.value += 1
+            self._distinct.value += int(first)
         if first:
             if len(self.examples) < 5:
                 self.examples.append(reason)
@@ -142,7 +145,7 @@ class SkipCounter:
     def count(self) -> int:
         if self.n is not None:
             return int(sum(self._flags[: self.n]))
-        return int(self._events.value)
+        return int(self._distinct.value)
 
     @property
     def events(self) -> int:
@@ -345,6 +348,11 @@ class TarShards(IterableDataset):
         self.shuffle_buffer, self.resample = shuffle_buffer, resample
         self.skip_counter = SkipCounter(None)
         self._number = {str(path): i for i, path in enumerate(self.shards)}
+        # per shard, across workers: positions [0, n) already looked at (a reader reads a shard from its start, so
+        # a later pass -- next epoch, another worker, a resampled draw -- counts none of them again), and
+        # whether its unreadable part was counted
+        self._looked = multiprocessing.Array("q", len(self.shards))
+        self._broken = multiprocessing.RawArray("b", len(self.shards))
         self.augment = None  # (image, index) -> tensor(s): a per-sample seeded transform instead of transform
 
     @property
@@ -373,9 +381,22 @@ class TarShards(IterableDataset):
 
     def _unreadable(self, exn: Exception) -> bool:
         where = next((a for a in reversed(exn.args) if isinstance(a, str) and a in self._number), "a shard")
-        first = exn.args[0] if exn.args else ""
-        self.skip_counter.add(None, f"{where}: unreadable shard ({type(exn).__name__}: {first}), rest of it skipped")
+        first = where not in self._number or not self._broken[self._number[where]]
+        if where in self._number:
+            self._broken[self._number[where]] = 1
+        text = exn.args[0] if exn.args else ""
+        self.skip_counter.add(None, f"{where}: unreadable shard ({type(exn).__name__}: {text}), rest of it skipped",
+                              first=first)
         return True  # webdataset's handler protocol: go on with the next shard
+
+    def _first_look(self, index: int) -> bool:
+        """Whether no reader of this dataset has looked at sample ``index`` before (and mark it looked at)."""
+        s, pos = divmod(index, SHARD_STRIDE)
+        with self._looked.get_lock():
+            first = pos >= self._looked[s]
+            if first:
+                self._looked[s] = pos + 1
+        return first
 
     def samples(self):
         """Raw webdataset samples (``__key__``, ``__url__``, one entry per extension) with their ``index``."""
@@ -386,7 +407,9 @@ class TarShards(IterableDataset):
             if sample["__url__"] != url or sample["__key__"] in keys:
                 url, keys = sample["__url__"], set()
             keys.add(sample["__key__"])
-            yield self._number[url] * SHARD_STRIDE + len(keys) - 1, sample
+            index = self._number[url] * SHARD_STRIDE + len(keys) - 1
+            sample["__first__"] = self._first_look(index)  # before the shuffle buffer: in shard order
+            yield index, sample
 
     def shard_samples(self, s: int):
         """``(index, raw sample)`` for every key group of shard ``s`` alone, readable or not (cache builders)."""
@@ -407,42 +430,16 @@ class TarShards(IterableDataset):
             img = next((sample[e] for e in self.IMAGE_EXTS if e in sample), None)
             txt = sample.get("txt")
             if img is None or txt is None:
-                self.skip_counter.add(None, f"{where}: {'image' if img is None else 'caption'} missing")
+                self.skip_counter.add(index, f"{where}: {'image' if img is None else 'caption'} missing",
+                                      first=sample["__first__"])
                 continue
             image, reason = load_image(img, where)
             if image is None:
-                self.skip_counter.add(None, reason)
+                self.skip_counter.add(index, reason, first=sample["__first__"])
                 continue
             caption = txt.decode("utf-8", errors="replace").strip()
             x = self.augment(image, index) if self.augment is not None else self.transform(image)
             yield x, _tokenize(self.tokenizer, caption), index
-
-
-def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: str = "shard") -> list[Path]:
-    """Pack an ``image,caption`` CSV into ``out_dir/<prefix>-000000.tar, ...`` (one sample per CSV row;
-    the image bytes are stored as they are). Each shard is written to a temp file and renamed."""
-    from tqdm import tqdm
-
-    rows = read_caption_csv(csv_path)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    n_shards = math.ceil(len(rows) / samples_per_shard)
-    for s in tqdm(range(n_shards), desc="write shards", unit="shard"):
-        path = out_dir / f"{prefix}-{s:06d}.tar"
-        with atomic_path(path) as tmp:
-            with tarfile.open(tmp, "w") as tar:
-                for i in range(s * samples_per_shard, min(len(rows), (s + 1) * samples_per_shard)):
-                    image, caption = rows[i]
-                    key = f"{i:09d}"
-                    if image.is_file():
-                        tar.add(image, arcname=f"{key}{image.suffix.lower()}")
-                    data = caption.encode("utf-8")
-                    info = tarfile.TarInfo(f"{key}.txt")
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-        paths.append(path)
-    return paths
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -467,6 +464,8 @@ def parse_args(argv=None):
     t.add_argument("--out", required=True, help="output folder for <prefix>-NNNNNN.tar")
     t.add_argument("--samples-per-shard", type=int, default=1000, help="samples per shard (default 1000)")
     t.add_argument("--prefix", default="shard", help="shard file name prefix (default 'shard')")
+    t.add_argument("--force", action="store_true",
+                   help="replace the <prefix>-NNNNNN.tar shards an earlier run wrote in --out (no other file)")
     e = sub.add_parser("extract", help="extract an archive of ../shared/data into the cache")
     e.add_argument("archive", help="archive name in the shared data folder (e.g. cifar10.tar.gz) or a path")
     e.add_argument("--cache-dir", default=".cache/data", help="where to extract (default .cache/data)")
@@ -484,9 +483,7 @@ def main(argv=None):
             print(f"synthetic dataset in {args.out}: {meta['counts']['train']['images']} train / "
                   f"{meta['counts']['test']['images']} test images, classes: {', '.join(meta['classes'])}")
         elif args.command == "shards":
-            if args.samples_per_shard < 1:
-                raise MobileClipError("--samples-per-shard must be >= 1")
-            paths = write_tar_shards(args.csv, args.out, args.samples_per_shard, args.prefix)
+            paths = write_tar_shards(args.csv, args.out, args.samples_per_shard, args.prefix, force=args.force)
             print(f"wrote {len(paths)} shards to {args.out}")
         else:
             print(extract_shared(args.archive, args.cache_dir, args.shared_dir))

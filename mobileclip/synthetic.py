@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -112,6 +113,38 @@ def synthetic_captions(shape, colour, background, size_word, where) -> list[str]
             f"a photo of a {size_word} {shape} {_position_words(where)}"]
 
 
+def _foreign_files(out_dir: Path, meta: dict) -> list[Path]:
+    """What ``out_dir`` holds beyond the files and folders an earlier :func:`write_synthetic_dataset` wrote there
+    (described by its ``synthetic.json`` ``meta``): ``--force`` may replace only a folder without any."""
+    classes = "|".join(re.escape(str(c)) for c in meta.get("classes", []) if isinstance(c, str)) or "(?!)"
+    own = re.compile(rf"^(captions\.csv|captions_test\.csv|synthetic\.json|images(/(train|test)(/(train|test)_\d{{6}}\.jpg)?)?"
+                     rf"|classes(/(train|test)(/({classes})(/(train|test)_\d{{6}}\.jpg)?)?)?)$")
+    foreign = sorted(p for p in out_dir.rglob("*") if not own.match(p.relative_to(out_dir).as_posix())
+                     or p.is_symlink() or (p.is_file() != p.name.endswith((".jpg", ".csv", ".json"))))
+    as_set = set(foreign)
+    return [p for p in foreign if not any(q in as_set for q in p.parents)]  # a foreign folder, not its contents
+
+
+def _check_replaceable(out_dir: Path, meta_path: Path) -> None:
+    """``--force`` on an existing folder: only an earlier synthetic dataset with nothing else in it is replaced."""
+    if not out_dir.is_dir():
+        raise MobileClipError(f"{out_dir} exists and is not a folder")
+    if not any(out_dir.iterdir()):
+        return
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise MobileClipError(f"{out_dir} is not empty and holds no readable synthetic.json: refusing to replace it")
+    foreign = _foreign_files(out_dir, meta)
+    if foreign:
+        names = ", ".join(str(p.relative_to(out_dir)) for p in foreign[:3])
+        raise MobileClipError(f"{out_dir} holds {len(foreign)} file(s) or folder(s) this command did not write "
+                              f"({names}{', ...' if len(foreign) > 3 else ''}); refusing to replace the folder: move "
+                              f"them out or choose another --out")
+
+
 def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,
                             overwrite: bool = False, colour_bias: float = 0.8) -> dict:
     """Coloured shapes on textured backgrounds, two captions per image, 8 shape classes.
@@ -125,7 +158,8 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
     otherwise a uniformly random one: colour alone then predicts the class for about
     ``colour_bias + (1 - colour_bias) / 8`` of the images, shape for all of them. Learning shapes from
     scratch takes a small CNN ~20 epochs; the colour cue makes minutes of CPU training show a signal. An existing dataset with
-    the same parameters is reused; ``overwrite=True`` regenerates it."""
+    the same parameters is reused; ``overwrite=True`` regenerates it, in a folder that holds nothing but an
+    earlier synthetic dataset (anything else there is refused, never deleted)."""
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
@@ -141,8 +175,8 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
             return old
         raise MobileClipError(f"{out_dir} exists and is not this synthetic dataset ({params}); "
                               f"pass overwrite=True (--force) or choose another folder")
-    if overwrite and out_dir.exists() and not meta_path.is_file() and any(out_dir.iterdir()):
-        raise MobileClipError(f"{out_dir} is not empty and holds no synthetic.json: refusing to replace it")
+    if overwrite and out_dir.exists():
+        _check_replaceable(out_dir, meta_path)  # nothing but an earlier dataset of ours is ever deleted
     if n_train < 0 or n_test < 0 or n_train + n_test == 0 or size < 8:
         raise MobileClipError(f"bad synthetic dataset size: n_train={n_train} n_test={n_test} size={size}")
     if not 0.0 <= colour_bias <= 1.0:

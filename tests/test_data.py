@@ -125,9 +125,9 @@ def test_tar_shards(caption_dir, tmp_path):
     ds = TarShards(str(tmp_path / "shards" / "shard-{000000..000002}.tar"), image_transform(PRE), tok)
     items = list(ds)
     assert len(items) == 4  # a (x2), b, c
-    assert sorted(i[2] for i in items) == [0, 1, 2, 1_000_001]
+    assert sorted(i[2] for i in items) == [0, 1, 2, 1_000_000]  # the missing image's row is not written
     assert torch.equal(items[-1][1], tok(["a blue square"])[0]) and items[-1][0].shape == (3, 16, 16)
-    assert ds.skipped == 4  # corrupt + missing from the CSV, orphan caption + corrupt image
+    assert ds.skipped == 3  # corrupt from the CSV, orphan caption + corrupt image
     loader = torch.utils.data.DataLoader(
         TarShards(str(tmp_path / "shards" / "*.tar"), image_transform(PRE), tok), batch_size=8, num_workers=2,
         collate_fn=collate_count)
