@@ -16,6 +16,7 @@ import android.widget.TextView;
 import android.widget.Toast;
 import androidx.core.content.FileProvider;
 import com.mobileclipkd.core.LatencyStats;
+import com.mobileclipkd.core.Patterns;
 import com.mobileclipkd.core.Ranking;
 import java.io.File;
 import java.util.ArrayList;
@@ -107,7 +108,7 @@ public class ZeroShotActivity extends Activity {
 
     static List<String> parseLabels(String text) {
         List<String> out = new ArrayList<>();
-        for (String part : text.split("[,\\n]")) {
+        for (String part : Patterns.LABEL_SEPARATOR.split(text)) {
             String s = part.trim();
             if (!s.isEmpty() && !out.contains(s)) out.add(s);
         }

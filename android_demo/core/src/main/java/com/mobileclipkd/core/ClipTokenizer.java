@@ -24,10 +24,8 @@ import java.util.regex.Pattern;
  * truncation that keeps the end token, and zero padding.
  */
 public final class ClipTokenizer {
-    /** The CLIP pre-tokenizer. open_clip names its specials {@code <start_of_text>}/{@code <end_of_text>}. */
-    private static final Pattern PRE_TOKENIZER = Pattern.compile(
-            "<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
-            Pattern.UNICODE_CHARACTER_CLASS);
+    /** The CLIP pre-tokenizer ({@link Patterns#PRE_TOKENIZER}). */
+    private static final Pattern PRE_TOKENIZER = Patterns.PRE_TOKENIZER;
 
     private final Map<String, Integer> encoder;
     private final Map<String, Integer> bpeRanks;

@@ -26,11 +26,9 @@ import java.util.regex.Pattern;
  * its UTF-16 surrogate repair (Java strings decoded from UTF-8 hold no lone surrogates).
  */
 public final class TextCleaner {
-    private static final Pattern FTFY_ENTITY = Pattern.compile("&#?[0-9A-Za-z]{1,24};");
-    private static final Pattern PY_CHARREF =
-            Pattern.compile("&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\\t\\n\\f <&#;]{1,32};?)");
-    private static final Pattern ANSI = Pattern.compile("\u001b\\[((?:\\d|;)*)([a-zA-Z])",
-            Pattern.UNICODE_CHARACTER_CLASS);
+    private static final Pattern FTFY_ENTITY = Patterns.FTFY_ENTITY;
+    private static final Pattern PY_CHARREF = Patterns.PY_CHARREF;
+    private static final Pattern ANSI = Patterns.ANSI;
 
     private final Map<String, String> html5 = new HashMap<>();
     private final Map<Integer, String> invalidCharrefs = new HashMap<>();
@@ -58,8 +56,8 @@ public final class TextCleaner {
         hexMap(tables.get("ftfy_c1"), c1);
         for (int cp : Json.ints(tables.get("ftfy_control_chars"), "control_chars")) controlChars.add(cp);
         for (int cp : Json.ints(tables.get("python_whitespace"), "python_whitespace")) whitespace.add(cp);
-        singleQuotes = Pattern.compile((String) tables.get("ftfy_single_quotes"));
-        doubleQuotes = Pattern.compile((String) tables.get("ftfy_double_quotes"));
+        singleQuotes = Patterns.compile((String) tables.get("ftfy_single_quotes"));
+        doubleQuotes = Patterns.compile((String) tables.get("ftfy_double_quotes"));
     }
 
     /** The tables bundled with this library (resource {@code /mobileclip/text_cleanup.json}). */
