@@ -40,6 +40,20 @@ def save_checkpoint(model: MobileCLIP, path: str | os.PathLike, extra: dict | No
     return atomic_torch_save(payload, path)
 
 
+def describe_load_error(e: Exception) -> str:
+    """Why ``torch.load(..., weights_only=True)`` failed, in a few words. torch's own text for the weights-only
+    unpickler advises loading with ``weights_only=False``, which would run code from the file: never repeated."""
+    text = str(e).strip()
+    if "Weights only load failed" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[-1].strip().splitlines() if \
+            "WeightsUnpickler error:" in text else []
+        detail = next((line.strip() for line in detail if line.strip()), "")
+        if "GLOBAL" in detail or "global" in detail:
+            return f"it holds Python objects, not only tensors: {detail[:120]}; such files are never loaded"
+        return f"not a PyTorch checkpoint, or damaged: {detail[:120] or 'unpickling failed'}"
+    return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else 'corrupt'}"
+
+
 def load_payload(path: Path, what: str = "checkpoint"):
     """``torch.load(path, weights_only=True)`` on CPU; a missing or unreadable file is one CheckpointError line."""
     if not path.is_file():
@@ -47,8 +61,7 @@ def load_payload(path: Path, what: str = "checkpoint"):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).strip().splitlines()[0] if str(e).strip() else 'corrupt'})") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({describe_load_error(e)})") from None
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

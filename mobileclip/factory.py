@@ -22,11 +22,12 @@ def list_models() -> list[str]:
     return sorted(_registry())
 
 
-def _merge(base: dict, overrides: dict) -> dict:
+def merge_config(base: dict, overrides: dict) -> dict:
+    """``base`` with the nested ``overrides`` merged in (dicts merged key by key, other values replaced)."""
     out = copy.deepcopy(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge_config(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -36,7 +37,7 @@ def get_model_config(name: str, **overrides) -> dict:
     """The full config of a registered model, with nested ``overrides`` merged in."""
     if name not in _registry():
         raise UnknownModelError(f"unknown model config {name!r}; known: {', '.join(list_models())}")
-    return _merge(_registry()[name], overrides)
+    return merge_config(_registry()[name], overrides)
 
 
 def create_model_from_config(cfg: dict) -> MobileCLIP:

@@ -6,15 +6,11 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import describe_load_error
 from .errors import CheckpointError
 
 TRAIN_STATE_KEYS = ("step", "epoch", "batch_in_epoch", "optimizer", "scheduler", "balancer", "skipped_images",
                     "nonfinite_steps", "rng")
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0][:200]}" if text else type(e).__name__
 
 
 def _check_state(path, what: str, got, expected: dict) -> None:
@@ -49,7 +45,7 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
         raise CheckpointError(f"--resume {path}: no such checkpoint") from None
     except Exception as e:
         raise CheckpointError(f"--resume {path}: not a readable checkpoint (damaged or truncated file? "
-                              f"{_first_line(e)})") from None
+                              f"{describe_load_error(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") not in ("mobileclip-kd", train_format):
         raise CheckpointError(f"--resume {path}: not a mobileclip-kd training checkpoint")
     extra = payload.get("extra")

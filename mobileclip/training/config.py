@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
 from ..errors import TrainError
@@ -139,6 +140,11 @@ def check_config(cfg: TrainConfig) -> None:
     for ok, msg in rules:
         if not ok:
             raise TrainError(msg)
+    if cfg.init is not None:
+        if cfg.arch == "hf-clip":
+            raise TrainError("--init starts a student from a student checkpoint; --arch hf-clip has no --init")
+        if not Path(cfg.init).is_file():
+            raise TrainError(f"--init {cfg.init}: checkpoint not found")
     check_writable_dir(cfg.out, "--out")
     if cfg.model_overrides:
         try:
@@ -190,7 +196,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                                                            "e.g. '{\"text_cfg\": {\"layers\": 4}}'")
     m.add_argument("--image-size", type=int, default=None, help="override the model's input size (student or hf-clip)")
     m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
-    m.add_argument("--init", default=None, help="start from this student checkpoint's weights (fine-tuning)")
+    m.add_argument("--init", default=None, help="fine-tune: start from this student checkpoint (final.pt or last.pt): "
+                                                "its model and weights, a new run (new optimizer and schedule)")
 
 
 def _kd_args(p: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .. import create_model, get_tokenizer, load_teacher
+from ..factory import DEFAULT_MODEL
 from ..data import TarShards
 from ..distributed import GatherSpec
 from ..errors import TrainError
@@ -125,18 +126,43 @@ def _start_process(cfg: TrainConfig) -> Run:
     return Run(cfg, rank, world, device, prec, gather)
 
 
-def _build_student(cfg: TrainConfig) -> torch.nn.Module:
-    if cfg.arch == "hf-clip":
-        return HFClipTrainable(hf_clip_config(cfg.hf_config, cfg.image_size))
+def _overrides(cfg: TrainConfig) -> dict:
     overrides = json.loads(cfg.model_overrides) if cfg.model_overrides else {}
     if cfg.image_size:
         overrides.setdefault("vision_cfg", {})["image_size"] = cfg.image_size
-    student = create_model(cfg.model, **overrides)
-    if cfg.init:
-        from . import load_checkpoint
+    return overrides
 
-        student.load_state_dict(load_checkpoint(cfg.init).state_dict())
+
+def _init_student(cfg: TrainConfig) -> torch.nn.Module:
+    """``--init CKPT``: the checkpoint's model (its own config, with --model-overrides/--image-size merged in)
+    holding the checkpoint's weights."""
+    from ..checkpoint import read_checkpoint
+    from ..factory import create_model_from_config, merge_config
+
+    payload = read_checkpoint(cfg.init)  # one line for a missing, damaged or foreign file
+    config = payload["model_config"]
+    name = config.get("name")
+    if cfg.model not in (DEFAULT_MODEL, name):
+        raise TrainError(f"--init {cfg.init} holds a {name!r} model, not --model {cfg.model}; leave --model out "
+                         f"to fine-tune the checkpoint's model")
+    config = merge_config(config, _overrides(cfg))
+    try:
+        student = create_model_from_config(config)
+        student.load_state_dict(payload["state_dict"])
+    except Exception as e:  # an override that changes a weight's shape (layers, width, ...)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrainError(f"--init {cfg.init}: its weights do not fit the model with --model-overrides/--image-size "
+                         f"({msg[:200]})") from None
+    student.config = config
     return student
+
+
+def _build_student(cfg: TrainConfig) -> torch.nn.Module:
+    if cfg.arch == "hf-clip":
+        return HFClipTrainable(hf_clip_config(cfg.hf_config, cfg.image_size))
+    if cfg.init:
+        return _init_student(cfg)
+    return create_model(cfg.model, **_overrides(cfg))
 
 
 def _open_cache(cfg: TrainConfig):
