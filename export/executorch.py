@@ -19,7 +19,9 @@ quantizer: ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``] -> ``to_edge_trans
 
 The LSRA text tower is lowered in its export-friendly form (``mobileclip.lite_transformer.export_friendly``:
 LayerNorm, convolutions, masks and EOT pooling in operators XNNPACK delegates; same outputs), so only the
-embedding lookup and the ids' int->float cast run outside XNNPACK.
+embedding lookup and the ids' int->float cast run outside XNNPACK. The MobileNetV3 image tower is lowered as
+:class:`DelegableImageTower` (Hardsigmoid with float constants, L2 normalisation without ``pow``/``sum``): all of
+it in one XNNPACK subgraph.
 
 Verification runs the written ``.pte`` in ExecuTorch's Python runtime (``executorch.runtime``).
 """
@@ -72,13 +74,49 @@ def delegation_summary(edge_program_manager) -> dict:
 
 
 def delegable(module, tower):
-    """``module`` with an LSRA text tower swapped for its XNNPACK-friendly copy (other modules unchanged)."""
+    """``module`` with an LSRA text tower or a MobileNetV3 image tower swapped for its XNNPACK-friendly copy
+    (other modules unchanged)."""
+    from mobileclip.image_encoder import MobileNetV3Image
     from mobileclip.lite_transformer import LiteTransformerText, export_friendly
 
+    if tower == "image" and isinstance(getattr(module, "visual", None), MobileNetV3Image):
+        return DelegableImageTower(module.visual).eval()
     if tower != "text" or not isinstance(getattr(module, "text", None), LiteTransformerText):
         return module
     friendly = export_friendly(module.text)
     return copy.deepcopy(module, memo={id(module.text): friendly})  # the copy holds ``friendly`` as .text
+
+
+class _Hardsigmoid(torch.nn.Module):
+    """``relu6(x + 3) / 6`` with float scalars. aten's own decomposition of ``hardsigmoid`` adds an int64
+    constant 3 and casts it (a ``_to_dim_order_copy`` on a constant), which XNNPACK does not run: 16 such
+    nodes were left on portable kernels in the MobileNetV3 tower (its squeeze-excite gates)."""
+
+    def forward(self, x):
+        return torch.nn.functional.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+class DelegableImageTower(torch.nn.Module):
+    """Same outputs as ``ImageTower(visual)`` (to float rounding), in operators XNNPACK runs in one subgraph:
+    Hardswish not in place (kept whole: XNNPACK has the op), Hardsigmoid as :class:`_Hardsigmoid`, and the final
+    L2 normalisation as ``x / sqrt(mean(x*x) * D)`` (``F.normalize``'s ``pow``/``sum`` are not delegated and cut
+    the graph in three). ``visual`` itself is not changed."""
+
+    def __init__(self, visual):
+        super().__init__()
+        self.visual = copy.deepcopy(visual).eval()
+        for parent in list(self.visual.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, torch.nn.Hardswish):
+                    setattr(parent, name, torch.nn.Hardswish(inplace=False))
+                elif isinstance(child, torch.nn.Hardsigmoid):
+                    setattr(parent, name, _Hardsigmoid())
+        dim = self.visual.projection.out_features
+        self.register_buffer("averager", torch.full((dim, 1), 1.0 / dim), persistent=False)
+
+    def forward(self, image):
+        x = self.visual.projection(self.visual.forward_features(image))
+        return x / torch.sqrt((x * x) @ self.averager * float(x.shape[-1])).clamp(min=1e-12)
 
 
 def _dynamic_quantizer():
