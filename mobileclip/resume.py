@@ -6,8 +6,14 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import describe_load_error
+from .checkpoint import FORMAT_VERSION, describe_load_error
 from .errors import CheckpointError
+
+# settings a resumed run may change: how long it runs, where and how fast, what it logs; any other one changes
+# what is trained (data, model, loss, optimiser, schedule, seed) and is refused
+RESUMABLE_CHANGES = frozenset({"steps", "stop_after", "save_every", "log_every", "quiet", "tensorboard", "zeroshot",
+                               "bn_recalibrate", "out", "resume", "threads", "workers", "device", "precision",
+                               "channels_last", "max_nonfinite", "init", "teacher_cache"})
 
 TRAIN_STATE_KEYS = ("step", "epoch", "batch_in_epoch", "optimizer", "scheduler", "balancer", "skipped_images",
                     "nonfinite_steps", "rng")
@@ -48,6 +54,10 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
                               f"{describe_load_error(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") not in ("mobileclip-kd", train_format):
         raise CheckpointError(f"--resume {path}: not a mobileclip-kd training checkpoint")
+    version = payload.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+        raise CheckpointError(f"--resume {path} has format version {version!r}, this mobileclip-kd reads up to "
+                              f"{FORMAT_VERSION}; upgrade mobileclip-kd")
     extra = payload.get("extra")
     ts = payload.get("train_state") if payload.get("format") == train_format else \
         (extra.get("train_state") if isinstance(extra, dict) else None)
@@ -77,3 +87,23 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
     if not isinstance(ts["rng"], list) or not ts["rng"] or not all(isinstance(r, dict) for r in ts["rng"]):
         raise CheckpointError(f"--resume {path}: training state has no random-number-generator state")
     return payload
+
+
+def _shown(value) -> str:
+    return "(not set)" if value is None else " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def check_resume_settings(path, saved, now: dict) -> None:
+    """The settings ``last.pt`` was written with (``train_state["args"]``) against this run's: a change that alters
+    what is trained is one line naming the option; ``--steps`` may only grow (see :data:`RESUMABLE_CHANGES`)."""
+    if not isinstance(saved, dict):
+        return  # written before settings were recorded
+    for key, value in now.items():
+        if key in RESUMABLE_CHANGES or key not in saved:
+            continue
+        old = saved[key]
+        if (list(old) if isinstance(old, tuple) else old) != (list(value) if isinstance(value, tuple) else value):
+            flag = "--" + key.replace("_", "-")
+            raise CheckpointError(f"--resume {path}: written with {flag} {_shown(old)}, this run has {flag} "
+                                  f"{_shown(value)}; resuming would change what is trained: keep {flag} "
+                                  f"{_shown(old)}, or start a new run (another --out, --resume none, or --init)")

@@ -65,6 +65,8 @@ def train(cfg: TrainConfig, dataset=None, echo: bool = False) -> dict:
 def _train(cfg: TrainConfig, dataset=None) -> dict:
     run = setup(cfg, dataset)
     restore(run)
+    if run.step >= run.cfg.steps and (run.out / ("hf" if cfg.arch == "hf-clip" else "final.pt")).exists():
+        return already_finished(run)
     open_log(run)
     while run.step < run.stop_at:
         train_epoch(run)
@@ -349,6 +351,14 @@ def finish(run: Run) -> dict:
             summary["zeroshot"] = _zeroshot(cfg, out)
     summary["module"] = run.module
     return summary
+
+
+def already_finished(run: Run) -> dict:
+    """A finished run started again with ``--steps`` not above its own: say so and change nothing."""
+    if run.is_main:
+        print(f"{run.out} holds a finished run (step {run.step}); nothing to train for --steps {run.cfg.steps}: "
+              f"raise --steps to train on, or choose another --out", flush=True)
+    return {**_summary(run, True), "module": run.module}
 
 
 def _zeroshot(cfg: TrainConfig, out: Path) -> dict:

@@ -85,3 +85,59 @@ def test_init_refusals_are_one_line_and_leave_no_folder(finished, data, tmp_path
     err = _fails(capsys, _argv(data, tmp_path / "run", "--steps", "2", *extra))
     assert expect in err and "weights_only" not in err
     assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------- resume checks settings (item 4)
+def _copy(finished: Path, dst: Path) -> Path:
+    shutil.copytree(finished, dst)
+    return dst
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("--image-size", "64"), ("--batch-size", "6"), ("--lr", "0.01"), ("--seed", "1"), ("--warmup", "2"),
+    ("--model-overrides", '{"init_logit_scale": 1.0}'), ("--train-data", "OTHER"), ("--no-kd", None),
+])
+def test_resume_refuses_a_changed_setting(finished, data, tmp_path, capsys, tiny_teacher_dir, flag, value):
+    out = _copy(finished, tmp_path / "run")
+    before = (out / "last.pt").read_bytes()
+    argv = _argv(data, out, "--steps", "5")
+    if flag == "--train-data":
+        argv[1] = str(make_csv(tmp_path / "other", 12))
+    elif flag == "--no-kd":  # TINY's --no-kd dropped: a KD run from the tiny teacher would be another run
+        argv = [a for a in argv if a != "--no-kd"] + ["--teacher", str(tiny_teacher_dir)]
+    else:
+        argv += [flag, value]
+    err = _fails(capsys, argv)
+    assert f"written with {flag}" in err or (flag == "--no-kd" and "non-KD" in err), err
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_resume_allows_more_steps_and_other_logging(finished, data, tmp_path, capsys):
+    out = _copy(finished, tmp_path / "run")
+    T.main(_argv(data, out, "--steps", "5", "--save-every", "1", "--log-every", "2", "--workers", "0"))
+    assert "resumed from" in capsys.readouterr().out
+    assert torch.load(out / "last.pt", weights_only=True)["extra"]["train_state"]["step"] == 5
+
+
+def test_resume_lowering_steps_of_an_unfinished_run_is_refused(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    T.main(_argv(data, out, "--steps", "6", "--stop-after", "2"))
+    assert "written with --steps 6" in _fails(capsys, _argv(data, out, "--steps", "4"))
+
+
+def test_resume_refuses_an_unknown_format_version(finished, data, tmp_path, capsys):
+    out = _copy(finished, tmp_path / "run")
+    payload = torch.load(out / "last.pt", weights_only=True)
+    payload["format_version"] = 999
+    torch.save(payload, out / "last.pt")
+    assert "format version 999" in _fails(capsys, _argv(data, out, "--steps", "5"))
+
+
+@pytest.mark.parametrize("steps", ["3", "2"])
+def test_finished_run_again_says_it_is_finished(finished, data, tmp_path, capsys, steps):
+    out = _copy(finished, tmp_path / "run")
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    T.main(_argv(data, out, "--steps", steps))
+    text = capsys.readouterr().out
+    assert "holds a finished run (step 3)" in text and "nan" not in text and "step 4/" not in text
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files  # final.pt not rewritten

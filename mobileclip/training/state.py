@@ -11,7 +11,7 @@ import torch
 from .. import save_checkpoint
 from ..errors import TrainError
 from ..fileio import atomic_torch_save
-from ..resume import read_resume_payload
+from ..resume import check_resume_settings, read_resume_payload
 from .hf_proxy import HF_TRAIN_FORMAT, hf_config_dict
 from .run import Run
 
@@ -43,6 +43,16 @@ def _resume_path(run: Run) -> Path | None:
     return path if path.is_file() else None
 
 
+def _check_settings(run: Run, path: Path, ts: dict):
+    """What ``last.pt`` was trained with against this run's settings (one line naming a changed option)."""
+    saved = ts.get("args")
+    check_resume_settings(path, saved, run.cfg.as_record())
+    old_steps = saved.get("steps") if isinstance(saved, dict) else None
+    if isinstance(old_steps, int) and run.cfg.steps < old_steps and ts["step"] < run.cfg.steps:
+        raise TrainError(f"--resume {path}: written with --steps {old_steps}, this run has --steps {run.cfg.steps}; "
+                         f"lowering --steps of an unfinished run changes its schedule: keep --steps >= {old_steps}")
+
+
 def restore(run: Run):
     """Continue from ``OUT/last.pt`` (or ``--resume PATH``) when there is one; then wrap the module in DDP."""
     path = _resume_path(run)
@@ -51,6 +61,7 @@ def restore(run: Run):
         payload = read_resume_payload(path, weights.state_dict(), m.heads.state_dict() if m.heads is not None else None,
                                       m.balancer.state_dict(), run.optimizer, HF_TRAIN_FORMAT)  # one line if damaged
         ts = payload["train_state"] if payload.get("format") == HF_TRAIN_FORMAT else payload["extra"]["train_state"]
+        _check_settings(run, path, ts)
         weights.load_state_dict(payload["state_dict"])
         if ts.get("heads") is not None:
             run.module.heads.load_state_dict(ts["heads"])
