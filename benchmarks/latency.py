@@ -45,6 +45,7 @@ from mobileclip.shims import executorch_private
 
 from .common import (RANDOM_VIT_B_32, load_teacher_spec, machine_info, machine_line,
                      run_and_write, split_list)
+from .resolution import comparable, resolution_notes, same_resolution, tower_label
 
 PROG = "python -m benchmarks.latency"
 RUNTIMES = ("eager", "compile", *EXPORTED_RUNTIMES.values())
@@ -63,6 +64,7 @@ class Case:
     make: Callable[[int], Callable[[], object]]  # threads -> zero-arg callable running one inference
     macs: int | None = None  # multiply-accumulates of one inference (None: not known)
     times_ms: dict = field(default_factory=dict)  # threads -> list[ms]
+    image_size: int | None = None  # input resolution (px) of an image tower; None for text
 
     @property
     def key(self):
@@ -84,8 +86,9 @@ def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[C
         def eager(threads, fn=fn, x=x):
             return lambda: fn(x)
         macs = count_macs(fn, x)
+        px = x.shape[-1] if tower == "image" else None
         if "eager" in runtimes:
-            cases.append(Case(label, role, tower, "eager", "fp32", eager, macs))
+            cases.append(Case(label, role, tower, "eager", "fp32", eager, macs, image_size=px))
         if "compile" in runtimes:
             try:
                 compiled = torch.compile(fn)
@@ -96,7 +99,7 @@ def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[C
                                 "reason": f"torch.compile failed: {type(e).__name__}: {_first_line(e)}"})
                 continue
             cases.append(Case(label, role, tower, "compile", "fp32",
-                              lambda threads, c=compiled, x=x: (lambda: c(x)), macs))
+                              lambda threads, c=compiled, x=x: (lambda: c(x)), macs, image_size=px))
     return cases
 
 
@@ -201,25 +204,37 @@ def summarise(cases: list[Case], threads_list: list[int]) -> tuple[list[dict], l
     rows = []
     for c in cases:
         for t in threads_list:
-            rows.append({"model": c.model, "role": c.role, "tower": c.tower, "runtime": c.runtime,
-                         "precision": c.precision, "threads": t, "macs": c.macs, **stats(c.times_ms[t]),
+            rows.append({"model": c.model, "role": c.role, "tower": c.tower, "image_size": c.image_size,
+                         "runtime": c.runtime, "precision": c.precision, "threads": t, "macs": c.macs,
+                         **stats(c.times_ms[t]),
                          "times_ms": c.times_ms[t]})
     teacher = {(r["tower"], r["runtime"], r["precision"], r["threads"]): r for r in rows if r["role"] == "teacher"}
     teacher_macs = {r["tower"]: r["macs"] for r in teacher.values() if r["macs"]}  # one teacher per run
+    teacher_sizes = {r["tower"]: r.get("image_size") for r in teacher.values()}
     for r in rows:
         if r["role"] != "student":
             continue
-        ref = teacher.get((r["tower"], "eager", "fp32", r["threads"]))
-        same = teacher.get((r["tower"], r["runtime"], r["precision"], r["threads"])) or \
-            teacher.get((r["tower"], r["runtime"], "fp32", r["threads"]))
+        ref = same_resolution(r, teacher.get((r["tower"], "eager", "fp32", r["threads"])))
+        same = same_resolution(r, teacher.get((r["tower"], r["runtime"], r["precision"], r["threads"])) or
+                                teacher.get((r["tower"], r["runtime"], "fp32", r["threads"])))
         r["speedup_vs_teacher_eager"] = ref["median_ms"] / r["median_ms"] if ref else None
         r["speedup_vs_teacher_same_runtime"] = same["median_ms"] / r["median_ms"] if same else None
         r["same_runtime_teacher_precision"] = same["precision"] if same else None
         r["mac_ratio_vs_teacher"] = teacher_macs[r["tower"]] / r["macs"] \
-            if r["macs"] and teacher_macs.get(r["tower"]) else None
+            if r["macs"] and teacher_macs.get(r["tower"]) and comparable(r, teacher_sizes.get(r["tower"])) else None
     return rows, [g for model in sorted({r["model"] for r in rows if r["role"] == "student"})
                   for t in threads_list
                   for g in goals_for(model, t, [r for r in rows if r["model"] == model and r["threads"] == t])]
+
+
+def with_image_size(cases: list[Case], export_dir: str) -> list[Case]:
+    """``cases`` (of one export folder) with their image towers' input resolution from its manifest."""
+    from export.manifest import read_manifest
+
+    size = read_manifest(export_dir).get("preprocess", {}).get("image_size", 224)
+    for c in cases:
+        c.image_size = int(size) if c.tower == "image" else None
+    return cases
 
 
 def goals_for(model: str, threads: int, mine: list[dict]) -> list[dict]:
@@ -277,9 +292,10 @@ def run(args) -> dict:
         model = load_encoder(spec, kind="student")
         cases += torch_cases(model, model.label, "student", runtimes, skipped)
     if args.teacher_export:
-        cases += exported_cases(args.teacher_export, runtimes, skipped, role="teacher")
+        cases += with_image_size(exported_cases(args.teacher_export, runtimes, skipped, role="teacher"),
+                                 args.teacher_export)
     if args.export:
-        cases += exported_cases(args.export, runtimes, skipped)
+        cases += with_image_size(exported_cases(args.export, runtimes, skipped), args.export)
     elif any(r in runtimes for r in EXPORTED_RUNTIMES.values()) and not args.quiet_skips:
         for r in EXPORTED_RUNTIMES.values():
             if r in runtimes:
@@ -294,7 +310,7 @@ def run(args) -> dict:
     measure(cases, threads_list, args.warmup, args.repeats, progress=not args.no_progress)
     rows, goals = summarise(cases, threads_list)
     teacher_label = next((c.model for c in cases if c.role == "teacher"), None)
-    return {"benchmark": "latency",
+    return {"benchmark": "latency", "not_compared": resolution_notes(rows),
             "machine": machine_info(threads=threads_list, repeats=args.repeats, warmup=args.warmup,
                                     batch=1, interleaved="round-robin, rotating start"),
             "teacher": teacher_label, "reference": "teacher tower in PyTorch eager fp32, same thread count",
@@ -322,7 +338,7 @@ def to_markdown(result: dict) -> str:
             same = sp(r.get("speedup_vs_teacher_same_runtime"))
             if r.get("same_runtime_teacher_precision") not in (None, r["precision"]):
                 same += f" (teacher {r['same_runtime_teacher_precision']})"
-            rows.append([f"{r['role']}: {r['model']}", r["tower"], r["runtime"], r["precision"], r["median_ms"],
+            rows.append([f"{r['role']}: {r['model']}", tower_label(r), r["runtime"], r["precision"], r["median_ms"],
                          r["iqr_ms"], r["min_ms"], sp(r.get("speedup_vs_teacher_eager")) if r["role"] == "student"
                          else "ref" if r["runtime"] == "eager" else "—",
                          same if r["role"] == "student" else "—",
@@ -337,6 +353,8 @@ def to_markdown(result: dict) -> str:
                  "met" if g["met"] else "NOT met"] for g in result["goals"]]
         lines += ["## Goals", "", tabulate(rows, headers=["student", "threads", "goal", "student runtime",
                                                           "measured", "target", ""], tablefmt="github"), ""]
+    if result.get("not_compared"):
+        lines += ["## Not compared", ""] + [f"- {n}" for n in result["not_compared"]] + [""]
     if result["skipped"]:
         lines += ["## Skipped", ""] + [f"- {s['runtime']} {s['precision']} {s['model']} {s['tower']}: {s['reason']}"
                                        for s in result["skipped"]] + [""]

@@ -68,7 +68,9 @@ def run(args) -> dict:
         for e in entries[1:]:
             e["vs_teacher"] = {
                 "params_fraction": e["params"]["total"] / ref["params"]["total"],
-                "image_macs_ratio": ref["macs"]["image"] / max(e["macs"]["image"], 1),
+                # image MACs only at the same input resolution (benchmarks/resolution.py); None otherwise
+                "image_macs_ratio": ref["macs"]["image"] / max(e["macs"]["image"], 1)
+                if e["image_size"] == ref["image_size"] else None,
                 "text_macs_ratio": ref["macs"]["text"] / max(e["macs"]["text"], 1)}
     result = {"benchmark": "params", "machine": machine_info(), "teacher": teacher.label if teacher else None,
               "teacher_random_weights": bool(teacher is not None and teacher.random_weights),
@@ -83,12 +85,13 @@ def to_markdown(result: dict) -> str:
     for e in result["models"]:
         vs = e.get("vs_teacher")
         rows.append([f"{e['role']}: {e['label']}", e["params"]["image"] / 1e6, e["params"]["text"] / 1e6,
-                     e["params"]["total"] / 1e6, e["macs"]["image"] / 1e9, e["macs"]["text"] / 1e9,
+                     e["params"]["total"] / 1e6, f"{e['macs']['image'] / 1e9:.3f} ({e['image_size']})",
+                     e["macs"]["text"] / 1e9,
                      e["fp32_weight_bytes"] / 2**20,
                      f"{100 * vs['params_fraction']:.1f}%" if vs else "100%",
-                     f"{vs['image_macs_ratio']:.1f}x" if vs else "1x", f"{vs['text_macs_ratio']:.1f}x" if vs else "1x"])
+                     _image_ratio(vs, e, result["models"][0]), f"{vs['text_macs_ratio']:.1f}x" if vs else "1x"])
     lines = ["# Parameters and MACs", "",
-             tabulate(rows, headers=["model", "image params (M)", "text params (M)", "total (M)", "image GMACs",
+             tabulate(rows, headers=["model", "image params (M)", "text params (M)", "total (M)", "image GMACs (px)",
                                      "text GMACs (77 tok)", "fp32 weights (MiB)", "params of teacher",
                                      "fewer image MACs", "fewer text MACs"],
                       floatfmt=".3f", tablefmt="github"), "",
@@ -110,6 +113,14 @@ def to_markdown(result: dict) -> str:
             lines += ["; ".join(ratio) + ".", ""]
     lines.append(machine_line(result["machine"]))
     return "\n".join(lines) + "\n"
+
+
+def _image_ratio(vs: dict | None, e: dict, ref: dict) -> str:
+    if not vs:
+        return "1x"
+    if vs["image_macs_ratio"] is None:
+        return f"— ({e['image_size']} vs {ref['image_size']} px)"
+    return f"{vs['image_macs_ratio']:.1f}x"
 
 
 def parse_args(argv=None):

@@ -26,6 +26,7 @@ from mobileclip.validate import check_writable_dir
 
 from . import accuracy, latency, params
 from .common import RANDOM_VIT_B_32, atomic_write, machine_line, write_outputs
+from .resolution import tower_label
 
 PROG = "python -m benchmarks.report"
 PARTS = ("params", "latency", "accuracy")
@@ -108,8 +109,8 @@ def latency_figure(res: dict):
     fig, axes = plt.subplots(1, len(threads), figsize=(7.5 * len(threads), 1.6 + 0.38 * n_rows), squeeze=False)
     for ax, t in zip(axes[0], threads):
         rows = [r for r in res["results"] if r["threads"] == t]
-        labels = [f"{'reference' if r['role'] == 'teacher' else r['role']} {r['tower']}: {r['runtime']} {r['precision']}"
-                  for r in rows]
+        labels = [f"{'reference' if r['role'] == 'teacher' else r['role']} {tower_label(r)}: {r['runtime']} "
+                  f"{r['precision']}" for r in rows]
         colors = ["#c44e52" if r["role"] == "teacher" else "#4c72b0" for r in rows]
         y = range(len(rows))
         ax.barh(y, [r["median_ms"] for r in rows], xerr=[[r["median_ms"] - r["q1_ms"] for r in rows],
@@ -121,7 +122,8 @@ def latency_figure(res: dict):
         lo = min(r["q1_ms"] for r in rows)
         ax.set_xlim(lo / 1.5, max(r["q3_ms"] for r in rows) * 3.5)  # room for the value labels on the right
         ax.set_xlabel("median latency, batch 1 (ms, log scale; whiskers: IQR)\n"
-                      "(Nx): speed-up over the reference tower in PyTorch eager", fontsize=8)
+                      "(Nx): speed-up over the reference tower in PyTorch eager, same input resolution only",
+                      fontsize=8)
         ax.set_title(f"{t} thread{'s' * (t > 1)}", fontsize=9)
         for i, r in enumerate(rows):
             sp = r.get("speedup_vs_teacher_eager")
@@ -250,6 +252,7 @@ def summary_lines(report: dict) -> list[str]:
             out.append(f"latency{versus}, {g['threads']} thread(s), {goal}: "
                        f"{g['measured']} ({g['runtime']}; goal {g['target_text']}: "
                        f"{'met' if g['met'] else 'NOT met'})")
+        out += [n.replace("the teacher", "the reference") for n in r["latency"].get("not_compared", [])]
         out.append(machine_line(r["latency"]["machine"]))
     if "accuracy" in r:
         out += _accuracy_summary(r["accuracy"], reference)
@@ -273,10 +276,13 @@ def _params_summary(res: dict) -> list[str]:
         s = f"{m['label']}: {m['params']['total'] / 1e6:.2f}M parameters"
         if ref:
             vs = m["vs_teacher"]
-            s += (f", {100 * vs['params_fraction']:.1f}% of the reference's {ref['params']['total'] / 1e6:.2f}M; "
-                  f"reference/student MACs: image {vs['image_macs_ratio']:.1f}x, text {vs['text_macs_ratio']:.1f}x")
-            if m.get("image_size") != ref.get("image_size"):  # e.g. the 32 px demo student: say why the ratio is so large
-                s += f" (student images {m.get('image_size')} px, reference {ref.get('image_size')} px)"
+            s += f", {100 * vs['params_fraction']:.1f}% of the reference's {ref['params']['total'] / 1e6:.2f}M; "
+            if vs.get("image_macs_ratio") is None:  # e.g. the 32 px demo student: no cross-resolution ratio
+                s += (f"reference/student MACs: text {vs['text_macs_ratio']:.1f}x; image not compared (student "
+                      f"{m.get('image_size')} px, reference {ref.get('image_size')} px)")
+            else:
+                s += (f"reference/student MACs: image {vs['image_macs_ratio']:.1f}x (both {m.get('image_size')} px), "
+                      f"text {vs['text_macs_ratio']:.1f}x")
         out.append(s)
     return out
 

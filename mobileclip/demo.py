@@ -82,7 +82,8 @@ def run(args):
             dt = time.perf_counter() - t0
         top1 = (img @ txt.T).argmax(-1)
         hits = (top1 == torch.arange(len(images))).sum().item()
-        print(f"      {name}: image {tuple(img.shape)} text {tuple(txt.shape)} in {dt * 1e3:.0f} ms; "
+        print(f"      {name}: image {tuple(img.shape)} from {x.shape[-1]} px, text {tuple(txt.shape)} in "
+              f"{dt * 1e3:.0f} ms (times of different resolutions: not a speed-up); "
               f"photo->prompt top-1 {hits}/{len(images)} (untrained: chance level expected)")
     name, model = next(iter(students.items()))
     ckpt = save_checkpoint(model, out / f"{name}-init.pt")
