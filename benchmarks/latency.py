@@ -129,9 +129,9 @@ def exported_case(path: Path, entry: dict, x: torch.Tensor):
 def exported_cases(export_dir: str, runtimes, skipped: list, role: str = "student") -> list[Case]:
     """The files listed in ``export_dir/manifest.json``; ``role`` must match the manifest's (a teacher export,
     from ``python -m export.teacher``, says ``"role": "teacher"``; a student's says nothing or ``student``)."""
-    from export.manifest import manifest_path, read_manifest
+    from export.manifest import manifest_path, read_export
 
-    manifest = read_manifest(export_dir)
+    manifest = read_export(export_dir)  # export.runtime's reader: refuses what it refuses (version, schema, files)
     if manifest.get("role", "student") != role:
         raise MobileClipError(f"{manifest_path(export_dir)} is a {manifest.get('role', 'student')} export, not a "
                               f"{role}'s: pass it with --{'teacher-export' if role == 'student' else 'export'}")
@@ -148,10 +148,7 @@ def exported_cases(export_dir: str, runtimes, skipped: list, role: str = "studen
             continue
         if runtime not in runtimes:
             continue
-        path = folder / entry["file"]
-        if not path.exists():  # a Core ML .mlpackage is a folder
-            skipped.append({**what, "reason": f"file listed in the manifest is missing: {path}"})
-            continue
+        path = folder / entry["file"]  # there, unchanged (read_export)
         try:
             make = exported_case(path, entry, _input_for(entry, image_size))
             make()()  # load + one run now (current pool size): a broken file is reported here, not mid-measurement

@@ -12,6 +12,7 @@ from mobileclip.fileio import remove_stale_temps
 from mobileclip.runlock import run_lock
 
 from .backends import Backend
+from .errors import export_faults
 from .manifest import QUANTIZATIONS, TOWERS
 from .pipeline import export_checkpoint, parse_towers
 from .verify import Thresholds
@@ -67,7 +68,7 @@ def cli_main(backend: Backend, argv=None, doc: str = "") -> dict:
         if args.threads:
             torch.set_num_threads(args.threads)
         towers = parse_towers(args.towers)  # before the folder is taken
-        with run_lock(args.out, prog):  # one export run per --out folder
+        with run_lock(args.out, prog), export_faults(args.out):  # one export run per --out folder
             _remove_stale_temps(backend, Path(args.out))
             return export_checkpoint(
                 backend, args.checkpoint, args.out, quantize=args.quantize, recipe=args.recipe,

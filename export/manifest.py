@@ -18,7 +18,7 @@ from mobileclip.fileio import atomic_write, dumps_json
 
 from .errors import ExportError
 from . import toolchain
-from .files import atomic_save_dir, sha256_of, size_of
+from .files import atomic_save_dir, cached_sha256, sha256_of, size_of
 
 MANIFEST_FORMAT = "mobileclip-kd-export"
 MANIFEST_VERSION = 1
@@ -62,7 +62,40 @@ def read_manifest(out: Path) -> dict:
     manifest = _load_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise MobileClipError(f"{path} is not a {MANIFEST_FORMAT} manifest")
+    version = manifest.get("format_version")
+    if version != MANIFEST_VERSION or isinstance(version, bool):  # checked here, with or without jsonschema
+        raise MobileClipError(f"{path} has format_version {version!r}; mobileclip-kd {mobileclip.__version__} "
+                              f"reads version {MANIFEST_VERSION} only: re-export with this version")
     return check_manifest_models(manifest, path)
+
+
+def file_problem(out, entry: dict) -> str | None:
+    """None when ``entry``'s file is in ``out`` with the manifest's sha256 (hashed once per process); else what
+    is wrong with it, in words."""
+    path = confined(out, entry["file"])
+    if not path.exists():
+        return "is missing"
+    found = cached_sha256(path)
+    if found != entry.get("sha256"):
+        return (f"does not match the manifest's sha256 (found {found[:12]}…, listed {str(entry.get('sha256'))[:12]}…: "
+                f"modified or replaced after export)")
+    return None
+
+
+def check_files(out, entries) -> None:
+    """Refuse (one line naming each file) when a listed file is missing or not the file that was exported."""
+    problems = [f"{e['file']} {why}" for e in entries if (why := file_problem(out, e))]
+    if problems:
+        raise MobileClipError(f"{manifest_path(out)}: {'; '.join(problems)}; re-export to repair the folder")
+
+
+def read_export(out) -> dict:
+    """The manifest of an export folder whose every listed file is present and unchanged: the one reader of
+    ``export.runtime``, ``benchmarks.latency`` and ``load_exported`` (format, version, schema, files)."""
+    manifest = read_manifest(Path(out))
+    validate_manifest(manifest)
+    check_files(out, manifest["models"])
+    return manifest
 
 
 def check_manifest_models(manifest, path) -> dict:
@@ -173,9 +206,10 @@ def teacher_base_manifest(teacher, spec: str, sha256: str) -> dict:
     }
 
 
-def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
+def merge_manifest(out: Path, base: dict, entries: list[dict], into: Path | None = None) -> dict:
     """Add ``entries`` to ``out/manifest.json``; the same (backend, tower, quantization) replaces. Entries from
-    a different source checkpoint are dropped (a manifest describes one model)."""
+    a different source checkpoint are dropped (a manifest describes one model). Written to ``into`` (an
+    export's staging folder) when given, else to ``out``."""
     path = manifest_path(out)
     models = []
     if path.is_file():
@@ -190,7 +224,7 @@ def merge_manifest(out: Path, base: dict, entries: list[dict]) -> dict:
     models.sort(key=lambda m: (m["backend"], TOWERS.index(m["tower"]), m["quantization"]))
     manifest = {**base, "models": models}
     validate_manifest(manifest)
-    atomic_write(path, dumps_json(manifest, what=str(path), indent=2) + "\n")  # strict JSON (no NaN)
+    atomic_write(manifest_path(into or out), dumps_json(manifest, what=str(path), indent=2) + "\n")  # strict JSON
     return manifest
 
 

@@ -22,7 +22,7 @@ from mobileclip.validate import check_writable_dir
 from .backends import Backend, Lowered
 from .calibration import load_eval_data
 from .errors import ExportError, VerificationError
-from .files import sha256_of, size_of
+from .files import ExportStaging, sha256_of, size_of
 from .manifest import (QUANTIZATIONS, TOWERS, base_manifest, check_existing_manifest, export_tokenizer, manifest_path,
                        merge_manifest, model_entry)
 from .towers import example_input, io_spec, wrap_towers
@@ -114,35 +114,27 @@ def export_model(backend: Backend, model, modules: dict[str, nn.Module], base: d
           f"{len(data.caption_ids)} captions, {len(data.calib_images)} calibration images")
     reference = reference_embeddings(model, data)
 
-    step(f"exporting {', '.join(towers)} with {backend.name} ({quantization})")
-    entries, lowered_by = [], {}
-    for t in towers:
-        path = out / backend.name / f"{t}_{quantization}{backend.suffix}"
-        calib = data.calib_images if t == "image" else data.calib_ids.to(torch.int32)
-        example = example_input(t, size, ctx)
-        lowered_by[t] = export_tower(backend, modules[t], example, t, quantization, recipes[t], calib, path)
-        entries.append({**model_entry(backend.name, t, quantization, recipes[t].value, out, path,
-                                      io_spec(t, size, int(model.embed_dim), ctx), lowered_by[t].info),
-                        "macs": count_macs(modules[t], example)})
+    with ExportStaging(out) as stage:  # written and verified beside the previous export, then moved in
+        step(f"exporting {', '.join(towers)} with {backend.name} ({quantization})")
+        entries, lowered_by = [], {}
+        for t in towers:
+            rel = f"{backend.name}/{t}_{quantization}{backend.suffix}"
+            calib = data.calib_images if t == "image" else data.calib_ids.to(torch.int32)
+            example = example_input(t, size, ctx)
+            lowered_by[t] = export_tower(backend, modules[t], example, t, quantization, recipes[t], calib,
+                                         stage.dir / rel, shown=out / rel)
+            entries.append({**model_entry(backend.name, t, quantization, recipes[t].value, stage.dir, stage.dir / rel,
+                                          io_spec(t, size, int(model.embed_dim), ctx), lowered_by[t].info),
+                            "macs": count_macs(modules[t], example)})
 
-    step("verifying against PyTorch fp32 (same images and captions for every backend)")
-    failures = []
-    for e in entries:
-        t = e["tower"]
-        v = verify(backend, out / e["file"], t, quantization, modules[t], lowered_by[t], reference, data, thresholds,
-                   recipes[t])
-        e["verification"] = v
-        if not v["passed"]:
-            fid = v.get("zero_shot_fidelity") or {}
-            decisive = fid.get("decisive_agreement")
-            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, zero-shot "
-                            f"agreement {'n/a' if decisive is None else f'{decisive:.1%}'} on "
-                            f"{fid.get('n_decisive', 0)} decisive input(s) (raw {v['zero_shot_agreement']:.1%}) "
-                            f"fails {v['threshold']}")
+        step("verifying against PyTorch fp32 (same images and captions for every backend)")
+        failures = verify_entries(backend, stage.dir, entries, modules, lowered_by, reference, data, thresholds,
+                                  recipes, quantization)
 
-    step(f"writing manifest {manifest_path(out)} and tokenizer vocabulary")
-    export_tokenizer(out, ctx)
-    manifest = merge_manifest(out, base, entries)
+        step(f"writing manifest {manifest_path(out)} and tokenizer vocabulary")
+        export_tokenizer(stage.dir, ctx)
+        manifest = merge_manifest(out, base, entries, into=stage.dir)
+        stage.commit([e["file"] for e in entries] + ["tokenizer", manifest_path(stage.dir).name])  # manifest last
     print()
     print(verification_table(entries))
     print()
@@ -151,19 +143,39 @@ def export_model(backend: Backend, model, modules: dict[str, nn.Module], base: d
     return manifest
 
 
+def verify_entries(backend: Backend, folder: Path, entries: list[dict], modules, lowered_by, reference, data,
+                   thresholds: Thresholds, recipes: dict, quantization: str) -> list[str]:
+    """Verify each written file in ``folder`` (its result goes into the entry); one line per failed gate."""
+    failures = []
+    for e in entries:
+        t = e["tower"]
+        v = verify(backend, folder / e["file"], t, quantization, modules[t], lowered_by[t], reference, data,
+                   thresholds, recipes[t])
+        e["verification"] = v
+        if not v["passed"]:
+            fid = v.get("zero_shot_fidelity") or {}
+            decisive = fid.get("decisive_agreement")
+            failures.append(f"{backend.name} {t} tower ({quantization}): cosine_min {v['cosine_min']}, zero-shot "
+                            f"agreement {'n/a' if decisive is None else f'{decisive:.1%}'} on "
+                            f"{fid.get('n_decisive', 0)} decisive input(s) (raw {v['zero_shot_agreement']:.1%}) "
+                            f"fails {v['threshold']}")
+    return failures
+
+
 def export_tower(backend: Backend, module: nn.Module, example: torch.Tensor, tower: str, quantization: str,
-                 recipe: enum.Enum, calib: torch.Tensor, path: Path) -> Lowered:
-    """Quantise + lower one tower to ``path``; a lowering failure becomes one line that keeps its cause."""
+                 recipe: enum.Enum, calib: torch.Tensor, path: Path, shown: Path | None = None) -> Lowered:
+    """Quantise + lower one tower to ``path`` (``shown``: where it will end up, for the console); a lowering
+    failure becomes one line that keeps its cause."""
     t0 = time.perf_counter()
     try:
         lowered = backend.export(module, example, tower, quantization, recipe, calib, path)
-    except MobileClipError:
+    except (MobileClipError, OSError):  # an OS error (a full disk) is no lowering failure: export_faults says it
         raise
     except Exception as e:  # lowering failures are long library tracebacks: one line, keep the cause
         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise ExportError(f"{backend.name} {tower} tower ({quantization}, {recipe.value}) failed to lower: "
                           f"{type(e).__name__}: {msg[:300]}") from e
-    print(f"      {tower}: wrote {path} ({size_of(path) / 2**20:.2f} MiB) in {time.perf_counter() - t0:.1f} s"
+    print(f"      {tower}: wrote {shown or path} ({size_of(path) / 2**20:.2f} MiB) in {time.perf_counter() - t0:.1f} s"
           + (f"; {lowered.summary}" if lowered.summary else ""))
     return lowered
 

@@ -21,8 +21,8 @@ from mobileclip.errors import MobileClipError, cli_errors
 from mobileclip.model import clip_outputs
 
 from .backends import backend_name, get_backend
-from .files import sha256_of
-from .manifest import confined, preprocess_cfg, quantization_name, read_manifest, validate_manifest
+from .manifest import (check_files, confined, file_problem, manifest_path, preprocess_cfg, quantization_name,
+                       read_manifest, validate_manifest)
 
 
 def list_exported(out_dir) -> list[dict]:
@@ -76,11 +76,12 @@ class ExportedEncoder:
 
 
 def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("image", "text"),
-                  num_threads: int | None = None, check_hash: bool = False) -> ExportedEncoder:
+                  num_threads: int | None = None, check_hash: bool = True) -> ExportedEncoder:
     """Load the ``backend``/``quantization`` models listed in ``out_dir/manifest.json``.
 
-    ``towers`` present in the manifest are loaded (at least one must be); ``check_hash`` re-hashes the files
-    against the manifest's sha256.
+    ``towers`` present in the manifest are loaded (at least one must be). Each file must be there with the
+    manifest's sha256 (hashed once per process while its size and mtime stay the same; ``check_hash=False``
+    checks presence only), else one line names it.
     """
     backend = backend_name(backend)  # litert = tflite
     quantization = quantization_name(quantization)
@@ -93,18 +94,18 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
         have = sorted({f"{m['backend']}/{m['quantization']}" for m in manifest["models"]})
         raise MobileClipError(f"{out_dir}/manifest.json has no {backend} {quantization} models "
                               f"(has: {', '.join(have) or 'none'})")
-    for t, e in entries.items():
-        path = confined(out_dir, e["file"])  # no '..', absolute paths or symlinks out of the folder
-        if not path.exists():
-            raise MobileClipError(f"{path} listed in the manifest is missing")
-        if check_hash and sha256_of(path) != e["sha256"]:
-            raise MobileClipError(f"{path} does not match the manifest's sha256 (modified after export?)")
+    if check_hash:
+        check_files(out_dir, entries.values())  # no '..', absolute paths or symlinks out; present and unchanged
+    for e in entries.values():
+        if not confined(out_dir, e["file"]).exists():
+            raise MobileClipError(f"{manifest_path(out_dir)}: {e['file']} is missing; re-export to repair the folder")
     return ExportedEncoder(out_dir, backend, quantization, manifest, entries, num_threads=num_threads)
 
 
 def main(argv=None) -> list[dict]:
-    """``python -m export.runtime OUT``: list the exported models of an export folder (this module is mostly a
-    library: ``load_exported`` runs them)."""
+    """``python -m export.runtime OUT``: list the exported models of an export folder and check that each listed
+    file is there with the manifest's sha256; exit status 2 (one line naming the files) when one is not (this
+    module is mostly a library: ``load_exported`` runs them)."""
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m export.runtime", description=main.__doc__)
@@ -114,10 +115,12 @@ def main(argv=None) -> list[dict]:
         validate_manifest(read_manifest(Path(args.out)))  # the fields listed below are there
         models = list_exported(args.out)
         for m in models:
+            status = file_problem(args.out, m) or "ok"
             print(f"{m['backend']:<10} {m['tower']:<5} {m['quantization']:<5} {m['size_bytes'] / 2**20:8.2f} MiB  "
-                  f"{m['file']}")
+                  f"{m['file']}  {status.split(' (')[0]}")
         if not models:
             print(f"{args.out}: the manifest lists no models")
+        check_files(args.out, models)  # the same refusal as benchmarks.latency and load_exported
     return models
 
 

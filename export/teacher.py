@@ -28,7 +28,7 @@ from mobileclip.cli import RANDOM_VIT_B_32, add_threads
 from mobileclip.errors import MobileClipError, cli_errors
 
 from .backends import BACKENDS, get_backend
-from .errors import ExportError
+from .errors import ExportError, export_faults
 from .manifest import QUANTIZATIONS, TOWERS, manifest_path, teacher_base_manifest
 from .pipeline import _Steps, check_options, export_model
 from .verify import Thresholds
@@ -194,7 +194,8 @@ def main(argv=None):
         cfg = parse_args(argv)
         if not cfg.backends:
             raise MobileClipError("--backends is empty")
-        return export_teacher(cfg)
+        with export_faults(cfg.out):  # Ctrl-C, a full disk: one line; the folder keeps its previous export
+            return export_teacher(cfg)
 
 
 if __name__ == "__main__":
