@@ -5,6 +5,7 @@ public class Activity extends android.content.Context {
     public static final int RESULT_OK = -1;
     protected void onCreate(android.os.Bundle savedInstanceState) {}
     protected void onDestroy() {}
+    protected void onSaveInstanceState(android.os.Bundle outState) {}
     protected void onActivityResult(int requestCode, int resultCode, android.content.Intent data) {}
     public void onRequestPermissionsResult(int requestCode, String[] permissions, int[] grantResults) {}
     public void setContentView(int layoutResID) {}

@@ -3,4 +3,6 @@ package android.os;
 
 public final class Bundle {
     public Object get(String key) { return null; }
+    public String getString(String key) { return null; }
+    public void putString(String key, String value) {}
 }

@@ -9,6 +9,7 @@ public final class MediaStore {
             public static final android.net.Uri EXTERNAL_CONTENT_URI = null;
             public static final String _ID = "_id";
             public static final String DATE_ADDED = "date_added";
+            public static final String DATE_MODIFIED = "date_modified";
         }
     }
 }

@@ -45,8 +45,9 @@ public class MainActivity extends Activity {
                 File found = ModelLocator.find(this);
                 Manifest parsed = found == null ? null : Manifest.read(found.toPath());
                 runOnUiThread(() -> showModels(source, zeroShot, search, found, parsed));
-            } catch (Exception e) {
-                runOnUiThread(() -> source.setText(getString(R.string.model_source, e.getMessage())));
+            } catch (Exception | Error e) {
+                String m = ClipSession.message(e);
+                runOnUiThread(() -> source.setText(getString(R.string.model_source, m)));
             }
         });
     }
@@ -96,17 +97,19 @@ public class MainActivity extends Activity {
             try {
                 ClipSession s = ClipSession.current;
                 if (s == null || !s.backend.equals(backend) || !s.quantization.equals(quant)) {
-                    if (s != null) s.close();
-                    ClipSession.current = null;
                     long t0 = System.nanoTime();
-                    ClipSession.current = ClipSession.open(manifestFile, backend, quant);
+                    ClipSession opened = ClipSession.open(manifestFile, backend, quant);
                     double ms = (System.nanoTime() - t0) / 1e6;
+                    ClipSession.current = opened;
+                    // the old runtime closes after its running call; screens still holding it get a clear error
+                    if (s != null) s.close();
                     runOnUiThread(() -> Toast.makeText(this, String.format("%s loaded in %.0f ms", backend, ms),
                             Toast.LENGTH_SHORT).show());
                 }
                 runOnUiThread(() -> startActivity(new Intent(this, screen)));
-            } catch (Exception e) {
-                runOnUiThread(() -> Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show());
+            } catch (Exception | Error e) { // ExceptionInInitializerError / UnsatisfiedLinkError of a runtime
+                String m = ClipSession.message(e);
+                runOnUiThread(() -> Toast.makeText(this, m, Toast.LENGTH_LONG).show());
             }
         });
     }

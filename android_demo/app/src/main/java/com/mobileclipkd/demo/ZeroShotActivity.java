@@ -29,6 +29,7 @@ import java.util.concurrent.Executors;
 /** Zero-shot: a photo (picked or captured) against typed or preset labels; ranked labels, scores and latency. */
 public class ZeroShotActivity extends Activity {
     private static final int PICK = 1, CAPTURE = 2;
+    private static final String STATE_CAPTURE = "capture";
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
     private final Map<String, float[]> textCache = new HashMap<>();
     private ClipSession session;
@@ -60,6 +61,15 @@ public class ZeroShotActivity extends Activity {
         });
         findViewById(R.id.take_photo).setOnClickListener(v -> takePhoto());
         findViewById(R.id.classify).setOnClickListener(v -> classify());
+        // the camera app often runs while this screen is destroyed (memory, rotation): keep where it writes
+        String saved = savedInstanceState == null ? null : savedInstanceState.getString(STATE_CAPTURE);
+        if (saved != null) capture = new File(saved);
+    }
+
+    @Override
+    protected void onSaveInstanceState(Bundle out) {
+        super.onSaveInstanceState(out);
+        if (capture != null) out.putString(STATE_CAPTURE, capture.getPath());
     }
 
     /** Full-resolution capture: the camera app writes into cache/captures through our FileProvider. */
@@ -89,17 +99,18 @@ public class ZeroShotActivity extends Activity {
                 : data != null ? data.getData() : null;
         if (uri == null) return;
         File captured = requestCode == CAPTURE ? capture : null;
-        int minSide = session.preprocessor.imageSize;
+        int imageSize = session.imageSize; // the one decode rule (core DecodePlan), as the index and iOS use
         worker.execute(() -> { // decoding a 12-48 MP photo takes long: never on the UI thread
             try {
-                Bitmap decoded = Bitmaps.decode(getContentResolver(), uri, minSide); // subsampled, EXIF applied
+                Bitmap decoded = Bitmaps.decode(getContentResolver(), uri, imageSize); // planned, EXIF applied
                 runOnUiThread(() -> {
                     photo = decoded;
                     photoView.setImageBitmap(photo);
                     classify();
                 });
-            } catch (Exception e) {
-                runOnUiThread(() -> Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show());
+            } catch (Exception | Error e) { // OutOfMemoryError included: the worker must survive
+                String m = ClipSession.message(e);
+                runOnUiThread(() -> Toast.makeText(this, m, Toast.LENGTH_LONG).show());
             } finally {
                 if (captured != null && !captured.delete()) captured.deleteOnExit();
             }
@@ -136,8 +147,9 @@ public class ZeroShotActivity extends Activity {
                 float[] img = session.embed(image);
                 List<Ranking.Hit> hits = Ranking.topK(img, textEmb, names.size(), session.manifest.logitScale);
                 runOnUiThread(() -> show(names, hits));
-            } catch (Exception e) {
-                runOnUiThread(() -> Toast.makeText(this, e.getMessage(), Toast.LENGTH_LONG).show());
+            } catch (Exception | Error e) { // a closed session (model switched) or a runtime Error: one message
+                String m = ClipSession.message(e);
+                runOnUiThread(() -> Toast.makeText(this, m, Toast.LENGTH_LONG).show());
             }
         });
     }
