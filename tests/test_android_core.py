@@ -308,18 +308,20 @@ def test_android_resources_aapt2(aapt2_linked):
         assert "AndroidManifest.xml" in z.namelist() and "resources.arsc" in z.namelist()
 
 
-def test_android_app_typechecks_against_stubs(aapt2_linked, tmp_path):
-    """javac of the app + core + aapt2's R.java against hand-written stubs of the Android, ExecuTorch and LiteRT
-    classes it uses (android_demo/tools/stubs). Catches type errors in our code; the stubs stand in for the
-    real android.jar/AARs, which only the Gradle build (README) uses."""
+def test_android_app_typechecks_against_stubs(aapt2_linked, junit_classpath, tmp_path):
+    """javac of the app (main + androidTest) + core + aapt2's R.java against hand-written stubs of the Android,
+    AndroidX, ExecuTorch and LiteRT classes it uses (android_demo/tools/stubs) and Debian's JUnit 4. Catches type
+    errors in our code; the stubs stand in for the real android.jar/AARs, which only the Gradle build (README)
+    uses."""
     _java_tools()
     gen, _, _ = aapt2_linked
     sources = [*(ANDROID / "tools" / "stubs").rglob("*.java"), *gen.rglob("*.java"), *(APP / "src").rglob("*.java"),
                *(CORE / "src" / "main").rglob("*.java")]
-    r = subprocess.run(["javac", "-encoding", "UTF-8", "-d", str(tmp_path), *map(str, sources)],
+    r = subprocess.run(["javac", "-encoding", "UTF-8", "-cp", junit_classpath, "-d", str(tmp_path), *map(str, sources)],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, "the app does not type-check:\n" + r.stdout + r.stderr
     assert (tmp_path / "com" / "mobileclipkd" / "demo" / "SearchActivity.class").is_file()
+    assert (tmp_path / "com" / "mobileclipkd" / "demo" / "DeviceGoldenTest.class").is_file()
 
 
 if __name__ == "__main__":

@@ -10,4 +10,5 @@ public class BitmapFactory {
         public Bitmap.Config inPreferredConfig;
     }
     public static Bitmap decodeStream(java.io.InputStream is, Rect outPadding, Options opts) { return null; }
+    public static Bitmap decodeStream(java.io.InputStream is) { return null; }
 }

@@ -3,4 +3,5 @@ package android.util;
 
 public final class Log {
     public static int w(String tag, String msg) { return 0; }
+    public static int i(String tag, String msg) { return 0; }
 }
