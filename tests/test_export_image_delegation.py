@@ -72,13 +72,14 @@ def test_full_size_image_tower_one_subgraph(tmp_path):
 
 
 @pytest.mark.slow
-def test_image_exports_pass_gates(tiny_student, tmp_path):  # noqa: F811
-    """Through the whole pipeline (verification gate included), fp32 and int8."""
+def test_image_export_passes_gate(tiny_student, tmp_path):  # noqa: F811
+    """Through the whole pipeline (verification gate included). fp32 only: the tiny width-0.25 random student's
+    int8 image tower misses the int8 cosine gate with or without the rewrite (min cosine 0.733 both, measured);
+    int8 on the full-size tower is checked above, and the trained students' int8 gates in test_export_trained."""
     require("executorch")
     from export_helpers import entry, run_export
 
-    for quantize, q in (("none", "fp32"), ("int8", "int8")):
-        m = run_export("executorch", tiny_student, tmp_path, quantize, towers=("image",))
-        e = entry(m, "executorch", "image", q)
-        assert e["verification"]["passed"], e["verification"]
-        assert e["backend_info"]["delegated_fraction"] >= GOAL and e["backend_info"]["delegated_subgraphs"] == 1
+    m = run_export("executorch", tiny_student, tmp_path, "none", towers=("image",))
+    e = entry(m, "executorch", "image", "fp32")
+    assert e["verification"]["passed"], e["verification"]
+    assert e["backend_info"]["delegated_fraction"] >= GOAL and e["backend_info"]["delegated_subgraphs"] == 1
