@@ -39,7 +39,7 @@ from .data import collate_count
 from .tokenizer import trim_padding
 from .training.data import PairTransform, SeededView, build_dataset, is_tar_shards
 from .training.teacher_cache import TeacherCache
-from .validate import check_writable_file
+from .validate import check_device, check_writable_file
 
 PROG = "python -m mobileclip.cache_teacher"
 
@@ -150,6 +150,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     with cli_errors("mobileclip.cache_teacher"):
+        check_device(args.device, "--device")  # before the teacher loads
         if is_tar_shards(args.train_data):
             return build_shard_cache(args.teacher, args.train_data, args.out, args.variants, args.seed,
                                      args.batch_size, tuple(args.crop_scale), args.device)

@@ -5,6 +5,8 @@ random ViT-B/32 by default, training distils from the real one): each command pa
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from .factory import DEFAULT_MODEL
@@ -12,16 +14,49 @@ from .teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
 from .validate import check_writable_file
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",
-           "add_thread_counts", "add_threads", "default_paths", "set_threads"]
+           "add_thread_counts", "add_threads", "clamp_threads", "cpu_cores", "default_paths", "set_threads",
+           "thread_count"]
 
 TEACHER_SPECS = "hub name, save_pretrained dir, or vit-b-32-random"
 
 
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def clamp_threads(n: int, flag: str = "--threads") -> int:
+    """``n`` threads, at most one per core: more only contend (999 on 2 cores spawned 1,841 threads and made no
+    step in 5 minutes), so a larger count is lowered to the core count with a warning on stderr."""
+    cores = cpu_cores()
+    if n > cores:
+        print(f"warning: {flag} {n} > the {cores} CPU core(s) this process may use; using {cores}",
+              file=sys.stderr, flush=True)
+        return cores
+    return n
+
+
+def thread_count(text: str) -> int:
+    """argparse type of ``--threads``: a whole number >= 1 (leave the option out for torch's own choice)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n} (leave --threads out for torch's choice)")
+    return clamp_threads(n)
+
+
 def add_threads(p, default: int | None = None, what: str = "torch CPU threads", default_help: str | None = None):
-    """``--threads N``; ``default_help`` says what the default means (None/0: torch's own choice)."""
+    """``--threads N`` (1..the cores; more is lowered to the core count with a warning, 0 or less refused);
+    ``default_help`` says what the default means (None/0: torch's own choice)."""
     if default_help is None:
         default_help = "default: torch's choice" if not default else f"default {default}"
-    return p.add_argument("--threads", type=int, default=default, help=f"{what} ({default_help})")
+    return p.add_argument("--threads", type=thread_count, default=default,
+                          help=f"{what}, at most the CPU cores ({default_help})")
 
 
 def add_thread_counts(p, default: str):
@@ -59,8 +94,8 @@ def default_paths(out_dir: str | None, stem: str, json_path=None, md_path=None):
 
 
 def set_threads(threads: int | None) -> None:
-    """Apply ``--threads`` (None or 0: leave torch's choice)."""
+    """Apply ``--threads`` (None or 0: leave torch's choice; above the core count: the core count)."""
     if threads and threads > 0:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(clamp_threads(threads))

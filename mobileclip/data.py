@@ -204,12 +204,20 @@ def read_caption_csv(csv_path) -> list[tuple[Path, str]]:
             fields = reader.fieldnames or []
             if "image" not in fields or "caption" not in fields:
                 raise MobileClipError(f"{csv_path}: needs columns 'image,caption', found {fields}")
-            rows = [(csv_path.parent / r["image"], r["caption"]) for r in reader
-                    if r.get("image") and r.get("caption") is not None]
+            rows, short = [], []
+            for r in reader:
+                if r.get("image") and r.get("caption") is not None:
+                    rows.append((csv_path.parent / r["image"], r["caption"]))
+                elif any(v for k, v in r.items() if k is not None):  # a blank line is no row
+                    short.append(reader.line_num)
     except (UnicodeDecodeError, csv.Error) as e:
         raise MobileClipError(f"{csv_path}: not a readable UTF-8 CSV ({type(e).__name__}: {e})") from None
+    if short:
+        log.warning("%s: %d row(s) without an image path or a caption column skipped (line %s%s)", csv_path,
+                    len(short), ", ".join(map(str, short[:5])), ", ..." if len(short) > 5 else "")
     if not rows:
-        raise MobileClipError(f"{csv_path}: no rows")
+        raise MobileClipError(f"{csv_path}: no rows" + (f" with both an image and a caption ({len(short)} without)"
+                                                        if short else ""))
     return rows
 
 

@@ -43,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--teacher-steps", type=int, default=600, help="proxy teacher training steps")
     p.add_argument("--student-steps", type=int, default=160, help="student distillation steps")
     p.add_argument("--batch-size", type=int, default=48, help="batch size (teacher and student)")
-    add_threads(p, 1, default_help="default 1: much faster than 2 on a busy 2-core machine; 0 = torch default")
+    add_threads(p, 1, default_help="default 1: much faster than 2 on a busy 2-core machine")
     p.add_argument("--seed", type=int, default=0, help="seed")
     return p.parse_args(argv)
 

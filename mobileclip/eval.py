@@ -38,7 +38,7 @@ from .errors import MobileClipError, cli_errors
 from .fileio import atomic_path, dumps_json, write_json
 from .finite import check_finite
 from .templates import get_templates
-from .validate import check_writable_file, check_zero_shot_classes
+from .validate import check_device, check_writable_file, check_zero_shot_classes
 
 __all__ = ["EvalConfig", "agreement", "agreement_from_images", "class_embeddings", "confusion_matrix",
            "encoder_label", "evaluate", "evaluate_encoder", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
@@ -426,6 +426,7 @@ def template_sets(cfg: EvalConfig) -> dict[str, list[str]]:
         raise MobileClipError("--templates is empty")
     templates = {s: resolve_template_set(s) for s in sets}
     check_writable_file(cfg.json, "--json"), check_writable_file(cfg.plot, "--plot")
+    check_device(cfg.device, "--device")
     for flag, path, kind in (("--zeroshot", cfg.zeroshot, "dir"), ("--retrieval", cfg.retrieval, "file")):
         if path and not (Path(path).is_dir() if kind == "dir" else Path(path).is_file()):
             raise MobileClipError(f"{flag}: {path} is not an existing {'folder' if kind == 'dir' else 'file'}")

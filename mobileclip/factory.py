@@ -33,6 +33,21 @@ def merge_config(base: dict, overrides: dict) -> dict:
     return out
 
 
+def check_overrides(base: dict, overrides: dict, flag: str = "overrides", where: str = "") -> None:
+    """Every key of ``overrides`` names a setting of ``base`` (a model config), at every level: a misspelt or
+    unknown key is one line naming it (the model's constructor would reject it with a traceback, or ignore it)."""
+    for key, value in overrides.items():
+        path = f"{where}{key}"
+        if key not in base or key == "name":
+            known = ", ".join(k for k in base if k not in ("name", "description"))
+            raise UnknownModelError(f"{flag}: unknown key {path!r}; the {where.rstrip('.') or 'model'} config has "
+                                    f"{known}")
+        if isinstance(value, dict):
+            if not isinstance(base[key], dict):
+                raise UnknownModelError(f"{flag}: {path!r} is a {type(base[key]).__name__}, not a section")
+            check_overrides(base[key], value, flag, f"{path}.")
+
+
 def get_model_config(name: str, **overrides) -> dict:
     """The full config of a registered model, with nested ``overrides`` merged in."""
     if name not in _registry():

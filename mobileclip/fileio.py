@@ -8,11 +8,15 @@ pattern, for the file names the run writes). Written files get the mode a plain 
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import signal
+import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -50,9 +54,62 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextmanager
+def deferred_interrupt(what: str = "the file being written") -> Iterator[None]:
+    """Ctrl-C during the block lets it finish (a file write takes moments) and is raised after it; a second Ctrl-C
+    stops at once. Only in the main thread (signal handlers live there); elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+
+    def handler(signum, frame):
+        if got:
+            raise KeyboardInterrupt
+        got.append(signum)
+        print(f"\ninterrupt: finishing {what}, then stopping (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if got:
+        raise KeyboardInterrupt
+
+
+def _write_error(path: Path, e: BaseException) -> BaseException:
+    """What stopped a write, as the user should see it: torch's writer reports an interrupt or a full disk met
+    inside it as a ``RuntimeError`` of ``inline_container.cc``; the cause is in its context chain."""
+    cause = e
+    while cause is not None and not isinstance(cause, (KeyboardInterrupt, OSError)):
+        cause = cause.__context__
+    if isinstance(cause, KeyboardInterrupt):
+        return KeyboardInterrupt()
+    if isinstance(cause, OSError):
+        why = cause.strerror or str(cause)
+        hint = " (disk full)" if cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+        return MobileClipError(f"cannot write {path}: {why}{hint}; {path.name} is as it was before this write")
+    return e
+
+
+@contextmanager
+def _writing(path: str | os.PathLike) -> Iterator[Path]:
+    """:func:`atomic_path` whose failures are one line (:func:`_write_error`), with Ctrl-C deferred to its end."""
+    try:
+        with deferred_interrupt(str(path)), atomic_path(path) as tmp:
+            yield tmp
+    except (OSError, RuntimeError, KeyboardInterrupt) as e:
+        err = _write_error(Path(path), e)
+        if err is e:
+            raise
+        raise err from None
+
+
 def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write text (UTF-8) or bytes to ``path`` atomically, fsynced before the rename."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    """Write text (UTF-8) or bytes to ``path`` atomically, fsynced before the rename. A full disk or a
+    failed write is one :class:`MobileClipError` line; the previous file stays."""
+    with _writing(path) as tmp, open(tmp, "wb") as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
         f.flush()
         os.fsync(f.fileno())
@@ -60,10 +117,12 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` atomically, fsynced before the rename."""
+    """``torch.save`` to ``path`` atomically, fsynced before the rename. A full disk is one
+    :class:`MobileClipError` line and Ctrl-C a ``KeyboardInterrupt`` (never torch's ``RuntimeError``); either way
+    the previous file stays as it was."""
     import torch
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with _writing(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())

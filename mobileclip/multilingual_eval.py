@@ -89,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--languages", nargs="+", default=None, help="default: the checkpoint's languages")
     p.add_argument("--zeroshot", default=None, help="class folder for multilingual zero-shot (CLIP teachers)")
     p.add_argument("--zeroshot-limit", type=int, default=None, help="evenly spaced subset of the class folder")
-    add_threads(p, 0, default_help="0 = torch's default")
+    add_threads(p, 0)
     p.add_argument("--out", default=None, help="write the results as JSON here")
     return p.parse_args(argv)
 

@@ -67,10 +67,17 @@ def _train(cfg: TrainConfig, dataset=None) -> dict:
     restore(run)
     if run.step >= run.cfg.steps and (run.out / ("hf" if cfg.arch == "hf-clip" else "final.pt")).exists():
         return already_finished(run)
-    open_log(run)
-    while run.step < run.stop_at:
-        train_epoch(run)
-    return finish(run)
+    try:
+        open_log(run)
+        while run.step < run.stop_at:
+            train_epoch(run)
+        return finish(run)
+    except KeyboardInterrupt:
+        if run.bar is not None:
+            run.bar.close()
+        kept = (f"{run.out / 'last.pt'} holds step {run.saved_step}: the same command resumes from it"
+                if run.saved_step is not None else f"no checkpoint was written yet (--save-every {cfg.save_every})")
+        raise KeyboardInterrupt(f"interrupted at step {run.step}; {kept}") from None
 
 
 # -------------------------------------------------------------------------------------------------- log
@@ -376,6 +383,9 @@ def main(argv=None):
     with cli_errors("mobileclip.train"):
         try:
             train(cfg)
+        except KeyboardInterrupt as e:  # Ctrl-C: one line saying what is kept, exit status 130 like a shell's
+            print(f"mobileclip.train: {e.args[0] if e.args else 'interrupted'}", file=sys.stderr, flush=True)
+            raise SystemExit(130) from None
         finally:
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()

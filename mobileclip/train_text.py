@@ -258,7 +258,7 @@ def parse_args(argv=None) -> TextTrainConfig:
     p.add_argument("--loss-weights", default="{}", help='JSON, e.g. {"contrastive": 1, "fd_source": 1, '
                    '"fd_translation": 1} (0 turns a term off)')
     p.add_argument("--seed", type=int, default=0)
-    add_threads(p, 0, default_help="0 = torch's default")
+    add_threads(p, 0)
     p.add_argument("--save-every", type=int, default=TextTrainConfig.save_every)
     p.add_argument("--log-every", type=int, default=TextTrainConfig.log_every)
     p.add_argument("--resume", default="auto", help="auto = OUT/last.pt if present; a path; or none")

@@ -55,3 +55,30 @@ def check_zero_shot_classes(root, classnames) -> None:
     if len(classnames) < 2:
         raise MobileClipError(f"{root}: zero-shot needs at least 2 class sub-folders, found {len(classnames)} "
                               f"({', '.join(classnames) or 'none'}); top-1 over one class is always 100 %")
+
+
+def check_device(spec: str, flag: str = "--device", allow_auto: bool = False):
+    """``spec`` names a device torch can use here (``cpu``, ``cuda``, ``cuda:N``, ``mps``; ``auto`` if allowed):
+    a misspelt name or an accelerator this machine lacks is one line before any work. Returns the torch.device
+    (None for ``auto``)."""
+    import torch
+
+    if allow_auto and spec == "auto":
+        return None
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError):
+        raise MobileClipError(f"{flag} {spec!r}: not a device name; expected {'auto, ' if allow_auto else ''}cpu, "
+                              f"cuda or cuda:N") from None
+    if device.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise MobileClipError(f"{flag} {spec}: {why}; use --device cpu" + (" or auto" if allow_auto else ""))
+        if device.index is not None and device.index >= n:
+            raise MobileClipError(f"{flag} {spec}: only {n} CUDA device(s) (cuda:0..cuda:{n - 1})")
+    elif device.type != "cpu":
+        backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise MobileClipError(f"{flag} {spec}: {device.type} is not available on this machine; use --device cpu")
+    return device

@@ -13,6 +13,8 @@ from ..errors import TrainError
 from ..validate import check_writable_dir
 
 PROG = "python -m mobileclip.train"
+OVERRIDES_EXAMPLE = '{"text_cfg": {"layers": 4, "kernel_sizes": [3, 5, 7, 7]}}'  # --help's example (a test runs it)
+MIN_IMAGE_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,31 @@ def check_config(cfg: TrainConfig) -> None:
         if not Path(cfg.init).is_file():
             raise TrainError(f"--init {cfg.init}: checkpoint not found")
     check_writable_dir(cfg.out, "--out")
+    _check_model_and_outputs(cfg)
+
+
+def _check_model_and_outputs(cfg: TrainConfig) -> None:
+    """--image-size, --model-overrides (keys checked against the model's config), --device, --zeroshot."""
+    from ..factory import check_overrides, get_model_config
+    from ..validate import check_device, check_zero_shot_classes
+
+    if cfg.image_size is not None and cfg.image_size < MIN_IMAGE_SIZE:
+        raise TrainError(f"--image-size must be >= {MIN_IMAGE_SIZE} pixels, got {cfg.image_size}")
     if cfg.model_overrides:
         try:
-            if not isinstance(json.loads(cfg.model_overrides), dict):
+            overrides = json.loads(cfg.model_overrides)
+            if not isinstance(overrides, dict):
                 raise ValueError("not an object")
         except ValueError as e:
             raise TrainError(f"--model-overrides: not a JSON object ({e})") from None
+        if cfg.arch == "student" and cfg.init is None:  # --init: checked against the checkpoint's config
+            check_overrides(get_model_config(cfg.model), overrides, "--model-overrides")
+    check_device(cfg.device, "--device", allow_auto=True)
+    if cfg.zeroshot is not None:
+        root = Path(cfg.zeroshot)
+        if not root.is_dir():
+            raise TrainError(f"--zeroshot {root}: class folder not found (checked before training)")
+        check_zero_shot_classes(root, sorted(d.name for d in root.iterdir() if d.is_dir()))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,9 +213,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
                         "for training a proxy teacher with --no-kd")
     add_model(m)
-    m.add_argument("--model-overrides", default=None, help="JSON merged into the student config, "
-                                                           "e.g. '{\"text_cfg\": {\"layers\": 4}}'")
-    m.add_argument("--image-size", type=int, default=None, help="override the model's input size (student or hf-clip)")
+    m.add_argument("--model-overrides", default=None,
+                   help="JSON merged into the student config (keys as in mobileclip/model_configs/*.json), e.g. "
+                        f"'{OVERRIDES_EXAMPLE}'")
+    m.add_argument("--image-size", type=int, default=None,
+                   help=f"override the model's input size in pixels, >= {MIN_IMAGE_SIZE} (student or hf-clip)")
     m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
     m.add_argument("--init", default=None, help="fine-tune: start from this student checkpoint (final.pt or last.pt): "
                                                 "its model and weights, a new run (new optimizer and schedule)")
@@ -244,7 +267,7 @@ def _optim_args(p: argparse.ArgumentParser) -> None:
     o.add_argument("--max-nonfinite", type=int, default=10, help="abort after this many NaN/inf steps (each is skipped)")
     o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
     o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    add_threads(o, 0, "torch CPU threads per process", "0 = torch's default; 1 is much faster on a busy shared CPU")
+    add_threads(o, 0, "torch CPU threads per process", "default: torch's choice; 1 is much faster on a busy shared CPU")
     o.add_argument("--bn-recalibrate", type=int, default=20,
                    help="at the end, re-estimate BatchNorm statistics over N training batches with the final "
                         "weights (precise BN); 0 = off")

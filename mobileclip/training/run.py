@@ -15,9 +15,11 @@ import torch
 from .. import create_model, get_tokenizer, load_teacher
 from ..factory import DEFAULT_MODEL
 from ..data import TarShards
+from ..cli import set_threads
 from ..distributed import GatherSpec
 from ..errors import TrainError
 from ..precision import Precision, precision_for
+from ..validate import check_device
 from .config import TrainConfig
 from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
 from .hf_proxy import HFClipTrainable, hf_clip_config
@@ -53,6 +55,7 @@ class Run:
     batch_in_epoch: int = 0
     skipped_images: int = 0
     nonfinite: int = 0
+    saved_step: int | None = None  # the step OUT/last.pt holds (None: no last.pt of this run yet)
     phase_stats: dict = field(default_factory=dict)
     step_times: list = field(default_factory=list)
     tb: object = None
@@ -102,12 +105,11 @@ def dist_info():
 def _start_process(cfg: TrainConfig) -> Run:
     """Threads, device and process group; checks that need no model."""
     rank, local_rank, world = dist_info()
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)  # at most the cores (a warning if lowered)
     if cfg.device == "auto":
         device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     else:
-        device = torch.device(cfg.device)
+        device = check_device(cfg.device, "--device")
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     precision = cfg.precision if cfg.precision != "auto" else "amp" if device.type == "cuda" else "fp32"
@@ -137,11 +139,12 @@ def _init_student(cfg: TrainConfig) -> torch.nn.Module:
     """``--init CKPT``: the checkpoint's model (its own config, with --model-overrides/--image-size merged in)
     holding the checkpoint's weights."""
     from ..checkpoint import read_checkpoint
-    from ..factory import create_model_from_config, merge_config
+    from ..factory import check_overrides, create_model_from_config, merge_config
 
     payload = read_checkpoint(cfg.init)  # one line for a missing, damaged or foreign file
     config = payload["model_config"]
     name = config.get("name")
+    check_overrides(config, json.loads(cfg.model_overrides) if cfg.model_overrides else {}, "--model-overrides")
     if cfg.model not in (DEFAULT_MODEL, name):
         raise TrainError(f"--init {cfg.init} holds a {name!r} model, not --model {cfg.model}; leave --model out "
                          f"to fine-tune the checkpoint's model")
@@ -162,7 +165,13 @@ def _build_student(cfg: TrainConfig) -> torch.nn.Module:
         return HFClipTrainable(hf_clip_config(cfg.hf_config, cfg.image_size))
     if cfg.init:
         return _init_student(cfg)
-    return create_model(cfg.model, **_overrides(cfg))
+    try:
+        return create_model(cfg.model, **_overrides(cfg))
+    except (ValueError, TypeError, RuntimeError) as e:  # overrides whose values do not fit each other
+        if not (cfg.model_overrides or cfg.image_size):
+            raise
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise TrainError(f"--model-overrides/--image-size: {cfg.model} cannot be built with them ({msg})") from None
 
 
 def _open_cache(cfg: TrainConfig):
@@ -218,6 +227,9 @@ def _build_data(run: Run, dataset):
     if cfg.train_subset < 1.0:
         g = torch.Generator().manual_seed(cfg.subset_seed)
         run.indices = torch.randperm(n_total, generator=g)[:max(1, round(cfg.train_subset * n_total))].sort().values
+    if not run.streaming and len(run.indices) < cfg.batch_size * run.world:  # before the run writes anything
+        raise TrainError(f"{len(run.indices)} training samples < --batch-size {cfg.batch_size} x {run.world} "
+                         f"process(es): not one batch per epoch")
     if isinstance(run.cache, TeacherCache):
         run.cache.check(str(cfg.train_data), n_total, cfg.seed, cfg.crop_scale, student.preprocess_cfg.get("image_size"))
     run.view = None if run.streaming else SeededView(run.base, cfg.seed)

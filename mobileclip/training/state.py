@@ -72,6 +72,7 @@ def restore(run: Run):
             run.scaler.load_state_dict(ts["scaler"])
         run.step, run.epoch, run.batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
         run.skipped_images, run.nonfinite = ts["skipped_images"], ts["nonfinite_steps"]
+        run.saved_step = run.step
         _set_rng_state(ts["rng"][run.rank] if run.rank < len(ts["rng"]) else ts["rng"][0])
         if run.is_main:
             print(f"resumed from {path} at step {run.step} (phase {run.schedule.phase_at(run.step)}, "
@@ -110,6 +111,7 @@ def save(run: Run, path: Path, final: bool = False, weights_only: bool = False):
         atomic_torch_save({"format": HF_TRAIN_FORMAT, "hf_config": hf_config_dict(student.clip.config),
                            "state_dict": {k: v.detach().cpu() for k, v in student.clip.state_dict().items()},
                            "train_state": ts}, path)
+        run.saved_step = ts["step"] if path.name == "last.pt" else run.saved_step
         if final:
             student.clip.save_pretrained(run.out / "hf")
         return
@@ -120,3 +122,5 @@ def save(run: Run, path: Path, final: bool = False, weights_only: bool = False):
              "train_state": ts if not weights_only else {"step": ts["step"], "args": ts["args"]},
              "teacher": teacher, "kd": run.kd}
     save_checkpoint(student, path, extra=extra)
+    if path.name == "last.pt":
+        run.saved_step = ts["step"]
