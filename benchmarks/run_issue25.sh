@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Issue 25 acceptance measurements: indexing (phone photos, draft vs full decode, student vs teacher in the same
+# runtime, cold start) and the image tower's ExecuTorch delegation, on a 224-px student (latency does not depend
+# on the weights; the student's BatchNorm statistics are re-estimated so its features do not collapse).
+# Run from the repository root on an idle machine; each step prints `uptime` (the load) beside its figures.
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-.cache/perf}
+THREADS=${THREADS:-1}
+mkdir -p "$OUT"
+echo "== $(date -u +%FT%TZ) load: $(uptime)"
+# the student's image tower, fp32 and int8 (ExecuTorch: xnnpack-int8-dynamic; LiteRT: dynamic-wi8-afp32-float-depthwise),
+# verified by the export gates; backend_info in the manifest has ExecuTorch's delegated fraction
+$PY -m export.demo --student "$OUT/student224.pt" --create-missing mnv3l-lsra-512 --out "$OUT/export" \
+    --backends executorch,tflite --quantize none,int8 --towers image --strict
+echo "== $(date -u +%FT%TZ) load: $(uptime)"
+# the ViT-B/32 architecture's image tower through the same exporters (fp32)
+$PY -m export.teacher vit-b-32-random --out "$OUT/teacher" --backends executorch,tflite --towers image
+echo "== $(date -u +%FT%TZ) load: $(uptime)"
+# photos/s from the JPEG file, 12 MP phone photos and their originals, student and teacher in every runtime
+$PY -m benchmarks.indexing --students "$OUT/student224.pt" --teacher vit-b-32-random --export "$OUT/export" \
+    --teacher-export "$OUT/teacher" --threads "$THREADS" --n-photos 16 --batches 1,16 --repeats 2 \
+    --cold-repeats 3 --out "$OUT/indexing"
+echo "== $(date -u +%FT%TZ) load: $(uptime)"
