@@ -28,84 +28,20 @@ import logging
 import multiprocessing
 import os
 import random
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .errors import MobileClipError, cli_errors
+from .shared_data import extract_shared, shared_data_dir  # noqa: F401  (public here too: the CLI's extract command)
 from .shard_writer import write_tar_shards  # noqa: F401  (public here too: the CLI's shards command)
 from .synthetic import write_synthetic_dataset  # noqa: F401  (public here too: the CLI's synth command)
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
 SHARD_STRIDE = 1_000_000  # TarShards index = shard_number * SHARD_STRIDE + position in the shard
-
-
-# ----------------------------------------------------------------------------------------------------------
-# shared archives
-# ----------------------------------------------------------------------------------------------------------
-def shared_data_dir(shared_dir=None) -> Path:
-    """``shared_dir``, else ``$MOBILECLIP_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    if shared_dir is not None:
-        return Path(shared_dir)
-    env = os.environ.get("MOBILECLIP_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
-def extract_shared(archive: str, cache_dir=".cache/data", shared_dir=None) -> Path:
-    """Extract ``<shared_dir>/<archive>`` once into ``cache_dir`` (atomically: temp folder + rename).
-
-    Returns the archive's top folder inside the cache (e.g. ``.cache/data/cifar10``). A second call
-    returns the existing folder without opening the archive (a marker file records the extraction)."""
-    from tqdm import tqdm
-
-    cache_dir = Path(cache_dir)
-    marker = cache_dir / f".{Path(archive).name}.extracted"  # holds the top folder's name
-    if marker.is_file():
-        dest = cache_dir / marker.read_text().strip()
-        if dest.is_dir():
-            return dest
-    src = Path(archive)
-    if not src.is_file():
-        src = shared_data_dir(shared_dir) / archive
-    if not src.is_file():
-        raise MobileClipError(f"data archive not found: {src} (the shared data folder sits beside the repository; "
-                              f"set MOBILECLIP_SHARED_DATA to point elsewhere)")
-    try:
-        with tarfile.open(src) as tar:
-            members = tar.getmembers()
-    except (tarfile.TarError, OSError, EOFError) as e:
-        raise MobileClipError(f"{src} is not a readable tar archive ({type(e).__name__}: {e})") from None
-    tops = {Path(m.name).parts[0] for m in members if m.name not in ("", ".")}
-    if len(tops) != 1:
-        raise MobileClipError(f"{src} must hold exactly one top-level folder, found {sorted(tops)[:5]}")
-    top = tops.pop()
-    dest = cache_dir / top
-    if dest.is_dir():
-        marker.write_text(top)
-        return dest
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{top}.", suffix=".tmp"))
-    try:
-        with tarfile.open(src) as tar:
-            for m in tqdm(members, desc=f"extract {src.name}", unit="file", mininterval=1.0):
-                tar.extract(m, tmp, filter="data")
-        os.replace(tmp / top, dest)
-    except FileExistsError:  # another process won the race
-        pass
-    except OSError as e:
-        if not dest.is_dir():
-            raise MobileClipError(f"cannot extract {src} into {cache_dir}: {e}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    marker.write_text(top)
-    return dest
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -466,7 +402,8 @@ def parse_args(argv=None):
     s.add_argument("--colour-bias", type=float, default=0.8,
                    help="probability that a shape gets its typical colour (0 = colours independent of the "
                         "class; default 0.8)")
-    s.add_argument("--force", action="store_true", help="regenerate and replace an earlier synthetic dataset in --out")
+    s.add_argument("--force", action="store_true",
+                   help="regenerate an earlier synthetic dataset in --out (refused if the folder holds anything else)")
     t = sub.add_parser("shards", help="pack an image,caption CSV into webdataset-style tar shards")
     t.add_argument("csv", help="caption CSV (columns image,caption; paths relative to the CSV)")
     t.add_argument("--out", required=True, help="output folder for <prefix>-NNNNNN.tar")
