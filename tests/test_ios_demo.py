@@ -75,11 +75,13 @@ def test_package_manifest():
     assert re.search(r'name:\s*"MobileCLIPKit"', text)
     products = re.findall(r'\.library\(\s*name:\s*"(\w+)",\s*targets:\s*\[([^\]]*)\]', text)
     assert products == [("MobileCLIPKit", '"MobileCLIPKit"')], products
-    targets = {name: kind for kind, name in re.findall(r'\.(target|testTarget)\(\s*name:\s*"(\w+)"', text)}
-    assert targets == {"MobileCLIPKit": "target", "MobileCLIPKitTests": "testTarget"}, targets
+    targets = {name: kind for kind, name in
+               re.findall(r'\.(target|testTarget|executableTarget)\(\s*(?://[^\n]*\s*)?name:\s*"([\w-]+)"', text)}
+    assert targets == {"MobileCLIPKit": "target", "MobileCLIPKitTests": "testTarget",
+                       "mobileclip-search-bench": "executableTarget"}, targets
     assert re.search(r'dependencies:\s*\["MobileCLIPKit"\]', text), "the test target must depend on MobileCLIPKit"
     paths = re.findall(r'path:\s*"([^"]+)"', text)
-    assert len(paths) == 2
+    assert len(paths) == 3
     for p in paths:
         folder = PKG / p
         assert folder.is_dir() and any(folder.glob("*.swift")), f"target path {p} has no Swift sources"

@@ -5,16 +5,18 @@ import SwiftUI
 import UIKit
 
 /// Loads the exported Core ML student from the app bundle (folder reference "models" holding manifest.json,
-/// tokenizer/ and coreml/*.mlpackage; compiled once into a permanent cache) and runs it off the main thread.
+/// tokenizer/ and coreml/*.mlpackage; compiled once into CompiledModelCache) and shares it with every screen
+/// through one EncoderSession: all inference runs on that session's queue, one call at a time; a reload
+/// closes the old session, which waits for its running call and refuses the work queued behind it.
 @MainActor
 final class DemoModel: ObservableObject {
     @Published var status = "Loading…"
-    @Published var session: ClipSession?
+    @Published private(set) var clip: ClipSession?  // manifest and latency statistics, for display
+    @Published private(set) var session: EncoderSession<ClipSession>?
     @Published var computeUnits: ComputeUnits = .all
     @Published var quantization = "int8"
     @Published var quantizations: [String] = []
-
-    private let queue = DispatchQueue(label: "mobileclip.inference", qos: .userInitiated)
+    private var loading: Task<Void, Never>?
 
     static var modelsFolder: URL? {
         Bundle.main.url(forResource: "models", withExtension: nil)
@@ -30,42 +32,44 @@ final class DemoModel: ObservableObject {
             quantizations = m.coreMLQuantizations
             if !quantizations.contains(quantization), let q = quantizations.first { quantization = q }
         }
-        let units = computeUnits, quant = quantization
+        let units = computeUnits, quant = quantization, old = session
         status = "Loading Core ML models (\(quant), \(units.rawValue))…"
         session = nil
-        Task.detached(priority: .userInitiated) {
+        clip = nil
+        loading?.cancel()
+        loading = Task {
+            await old?.close()  // waits for its running call; the screens see "session closed" for queued work
             let t0 = Date()
             do {
-                // compiles each .mlpackage once into Application Support (CompiledModelCache), then loads it
                 let s = try await ClipSession.open(folder: folder, quantization: quant, computeUnits: units)
+                try? CompiledModelCache.prune(keep: Self.cacheKeys(s.manifest))
+                guard !Task.isCancelled else { return }
                 let ms = Date().timeIntervalSince(t0) * 1000
-                Task { @MainActor in
-                    self.session = s
-                    self.status = String(format: "%@ · coreml %@ · %@ · loaded in %.0f ms",
-                                         s.manifest.sourceCheckpoint?.modelName ?? "model", quant, units.rawValue, ms)
-                }
+                clip = s
+                session = EncoderSession(runtime: s, name: "Core ML \(quant)")
+                status = String(format: "%@ · coreml %@ · %@ · loaded in %.0f ms",
+                                s.manifest.sourceCheckpoint?.modelName ?? "model", quant, units.rawValue, ms)
             } catch {
-                Task { @MainActor in self.status = "Could not load the models: \(error)" }
+                status = "Could not load the models: \(error)"
             }
         }
     }
 
-    /// Runs `work` with the session on the inference queue and delivers the result on the main actor.
-    func run<T>(_ work: @escaping (ClipSession) throws -> T, done: @escaping (Result<T, Error>) -> Void) {
-        guard let s = session else {
-            done(.failure(MobileCLIPError.runtime("models not loaded")))
-            return
-        }
-        queue.async {
-            let r = Result { try work(s) }
-            Task { @MainActor in done(r) }
-        }
+    /// The compiled-model cache keys of every Core ML model in the manifest (the other weights stay compiled).
+    private static func cacheKeys(_ m: ExportManifest) -> Set<String> {
+        Set(m.models.filter { $0.backend == "coreml" }.map {
+            $0.sha256 ?? URL(fileURLWithPath: $0.file).deletingPathExtension().lastPathComponent
+        })
     }
-}
 
-extension DemoModel {
-    /// The short side photos are decoded at (2x the model input: the bicubic resize then stays Pillow-exact).
-    var decodeShortSide: Int { 2 * (session?.manifest.preprocess.imageSize ?? 224) }
+    /// The model input size (photos are decoded at `DecodePlan.size` for it).
+    var imageSize: Int { clip?.manifest.preprocess.imageSize ?? 224 }
+    var embedDim: Int { clip?.manifest.embedDim ?? 0 }
+
+    /// What a saved photo index must match (another model or weights: the library is indexed again).
+    var indexFingerprint: String? {
+        try? clip?.manifest.indexFingerprint(backend: "coreml", quantization: quantization)
+    }
 }
 
 extension UIImage {
@@ -84,6 +88,11 @@ extension UIImage {
         }
     }
 
+    /// The displayed size in pixels.
+    var pixelSize: (width: Int, height: Int) {
+        (Int((size.width * scale).rounded()), Int((size.height * scale).rounded()))
+    }
+
     /// Packed RGB pixels of the photo, upright: the stored bitmap with the orientation applied by ExifOrientation
     /// (the policy shared with Python and Android; exact, no redraw).
     func rgbPixels() throws -> (rgb: [UInt32], width: Int, height: Int) {
@@ -92,11 +101,18 @@ extension UIImage {
         return ExifOrientation.apply(rgb, width: w, height: h, orientation: exifOrientation)
     }
 
-    /// A copy whose short side is at most `shortSide` pixels (decoded downsampled; keeps the orientation).
-    func downsampled(shortSide: Int) -> UIImage {
-        let pixelShort = min(size.width, size.height) * scale
-        guard pixelShort > CGFloat(shortSide) else { return self }
-        let f = CGFloat(shortSide) / pixelShort
-        return preparingThumbnail(of: CGSize(width: size.width * scale * f, height: size.height * scale * f)) ?? self
+    /// A copy at `target` pixels (from `DecodePlan.size`; never larger than the photo; keeps the orientation).
+    func downsampled(to target: (width: Int, height: Int)) -> UIImage {
+        let px = pixelSize
+        guard target.width < px.width || target.height < px.height else { return self }
+        return preparingThumbnail(of: CGSize(width: target.width, height: target.height)) ?? self
+    }
+
+    /// The pixels the image tower gets for a photo already in memory (camera, bundled samples): downsampled
+    /// to the one decode size (`DecodePlan`), then upright.
+    func modelPixels(imageSize: Int) throws -> (rgb: [UInt32], width: Int, height: Int) {
+        let px = pixelSize
+        let target = try DecodePlan.size(width: px.width, height: px.height, imageSize: imageSize)
+        return try downsampled(to: target).rgbPixels()
     }
 }

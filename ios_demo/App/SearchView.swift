@@ -2,41 +2,52 @@ import MobileCLIPKit
 import Photos
 import SwiftUI
 
-/// Text search over photos: index the bundled sample photos or the photo library with the image tower, then
-/// type a query; best matches with cosine scores and latency.
+/// Text search over photos: index the bundled sample photos or the photo library (saved, updated
+/// incrementally, cancellable, "n / N"), then type a query. A search runs on the index snapshot of that
+/// moment, also while indexing goes on (results refresh as photos arrive); hits name photos by id, so a
+/// re-index with fewer photos cannot send a result to the wrong or a missing thumbnail.
 struct SearchView: View {
     @EnvironmentObject var model: DemoModel
-    @State private var thumbs: [UIImage] = []  // small thumbnails only (thumbSide), never the photos
-    @State private var embeddings: [[Float]] = []
-    @State private var hits: [Ranking.Hit] = []
+    @StateObject private var index = LibraryIndexModel()
+    @State private var hits: [SearchHit] = []
     @State private var query = ""
     @State private var info = ""
-    @State private var indexing = false
+    @State private var searching = false
 
-    private let maxLibraryPhotos = 300
-    private let thumbSide = 200  // pixels: 300 thumbnails ~ 48 MB
     private let columns = [GridItem(.adaptive(minimum: 100), spacing: 4)]
 
     var body: some View {
         NavigationStack {
             VStack(spacing: 8) {
                 HStack {
-                    Button("Index bundled photos") { index(bundled()) }
+                    Button("Index bundled photos") { index.indexBundled(model) }
                     Spacer()
-                    Button("Index library", action: indexLibrary)
+                    Button("Index library") { index.indexLibrary(model) }
                 }
-                .disabled(indexing || model.session == nil)
-                if indexing { ProgressView() }
+                .disabled(index.indexing || model.session == nil)
+                if index.indexing {
+                    HStack {
+                        ProgressView()
+                        Text(index.progress).monospacedDigit()
+                        if let d = index.download { Text(String(format: "iCloud %.0f%%", 100 * d)).font(.caption) }
+                        Spacer()
+                        Button("Cancel", role: .cancel) { index.cancel() }
+                    }
+                }
+                if index.limitedAccess && index.photos == .library && !index.indexing {
+                    Button("Select more photos…") { index.selectMorePhotos(model) }
+                }
                 HStack {
                     TextField("Describe a photo", text: $query).textFieldStyle(.roundedBorder).onSubmit(search)
-                    Button("Search", action: search).disabled(embeddings.isEmpty)
+                    Button("Search", action: search).disabled((index.snapshot?.count ?? 0) == 0 || model.session == nil)
                 }
-                Text(info.isEmpty ? model.status : info).font(.caption.monospaced()).frame(maxWidth: .infinity, alignment: .leading)
+                Text(info.isEmpty ? (index.note.isEmpty ? model.status : index.note) : info)
+                    .font(.caption.monospaced()).frame(maxWidth: .infinity, alignment: .leading)
                 ScrollView {
                     LazyVGrid(columns: columns, spacing: 4) {
                         ForEach(Array(hits.enumerated()), id: \.offset) { rank, hit in
                             VStack {
-                                Image(uiImage: thumbs[hit.index]).resizable().scaledToFill()
+                                Thumbnail(id: hit.id, photos: index.photos, bundled: index.bundled)
                                     .frame(width: 100, height: 100).clipped()
                                 Text(String(format: "#%d cos %.3f", rank + 1, hit.score)).font(.caption2.monospaced())
                             }
@@ -46,108 +57,67 @@ struct SearchView: View {
             }
             .padding()
             .navigationTitle("Search")
-        }
-    }
-
-    private func bundled() -> [UIImage] {
-        let urls = Bundle.main.urls(forResourcesWithExtension: "png", subdirectory: "SamplePhotos") ?? []
-        return urls.sorted { $0.lastPathComponent < $1.lastPathComponent }.compactMap { UIImage(contentsOfFile: $0.path) }
-    }
-
-    private func indexLibrary() {
-        PHPhotoLibrary.requestAuthorization(for: .readWrite) { status in
-            guard status == .authorized || status == .limited else {
-                Task { @MainActor in info = "Photo library access denied" }
-                return
+            .onChange(of: index.snapshot?.count) { _ in
+                if !query.isEmpty && !searching { search() }  // results as photos arrive
             }
-            let options = PHFetchOptions()
-            options.sortDescriptors = [NSSortDescriptor(key: "creationDate", ascending: false)]
-            options.fetchLimit = maxLibraryPhotos
-            let assets = PHAsset.fetchAssets(with: .image, options: options)
-            Task { @MainActor in indexAssets(assets) }
         }
-    }
-
-    /// One photo at a time on the inference queue: request it at twice the model input, embed it, keep only a
-    /// small thumbnail. Memory stays bounded by one decoded photo plus the thumbnails.
-    private func indexAssets(_ assets: PHFetchResult<PHAsset>) {
-        guard assets.count > 0 else { info = "No photos to index"; return }
-        let side = CGFloat(model.decodeShortSide), thumb = thumbSide
-        run { session in
-            let manager = PHImageManager.default()
-            let request = PHImageRequestOptions()
-            request.isSynchronous = true  // we are on the inference queue, one request at a time
-            request.deliveryMode = .highQualityFormat
-            request.resizeMode = .fast
-            request.isNetworkAccessAllowed = false
-            var out: [[Float]] = [], small: [UIImage] = []
-            for i in 0..<assets.count {
-                try autoreleasepool {
-                    var photo: UIImage?
-                    manager.requestImage(for: assets.object(at: i), targetSize: CGSize(width: side, height: side),
-                                         contentMode: .aspectFill, options: request) { img, _ in photo = img }
-                    guard let photo else { return }
-                    let (rgb, w, h) = try photo.rgbPixels()
-                    out.append(try session.embed(rgb: rgb, width: w, height: h))
-                    small.append(photo.downsampled(shortSide: thumb))
-                }
-            }
-            return (out, small)
-        }
-    }
-
-    private func index(_ images: [UIImage]) {
-        guard !images.isEmpty else { info = "No photos to index"; return }
-        let thumb = thumbSide
-        run { session in
-            var out: [[Float]] = [], small: [UIImage] = []
-            for img in images {
-                let (rgb, w, h) = try img.rgbPixels()
-                out.append(try session.embed(rgb: rgb, width: w, height: h))
-                small.append(img.downsampled(shortSide: thumb))
-            }
-            return (out, small)
-        }
-    }
-
-    private func run(_ work: @escaping (ClipSession) throws -> ([[Float]], [UIImage])) {
-        indexing = true
-        hits = []
-        model.run({ session -> ([[Float]], [UIImage], String) in
-            let (emb, small) = try work(session)
-            return (emb, small, "Indexed \(emb.count) photos · image tower \(session.imageLatency.summary)")
-        }, done: { result in
-            indexing = false
-            switch result {
-            case .success(let (emb, small, text)):
-                embeddings = emb
-                thumbs = small
-                info = text
-            case .failure(let error):
-                info = "\(error)"
-            }
-        })
     }
 
     private func search() {
         let q = query.trimmingCharacters(in: .whitespaces)
-        guard !q.isEmpty, !embeddings.isEmpty else { return }
-        let gallery = embeddings
-        model.run({ session -> ([Ranking.Hit], String) in
-            let t = try session.embed(text: q)
-            let t0 = Date()
-            let top = Ranking.topK(t, gallery, k: 24, logitScale: session.manifest.logitScale)
-            let rankMs = Date().timeIntervalSince(t0) * 1000
-            return (top, String(format: "text tower %.1f ms (%@) · ranking %d photos %.2f ms",
-                                session.textLatency.last ?? .nan, session.textLatency.summary, gallery.count, rankMs))
-        }, done: { result in
-            switch result {
-            case .success(let (top, text)):
+        guard !q.isEmpty, let session = model.session, let snap = index.snapshot, snap.count > 0 else { return }
+        searching = true
+        Task {
+            do {
+                let (top, text) = try await session.run { clip -> ([SearchHit], String) in
+                    let t = try clip.embed(text: q)
+                    let t0 = Date()
+                    let top = snap.search(t, k: 24)
+                    let rankMs = Date().timeIntervalSince(t0) * 1000
+                    return (top, String(format: "text tower %.1f ms (%@) · top-24 of %d photos %.2f ms",
+                                        clip.textLatency.last ?? .nan, clip.textLatency.summary, snap.count, rankMs))
+                }
                 hits = top
                 info = text
-            case .failure(let error):
+            } catch {
                 info = "\(error)"
             }
-        })
+            searching = false
+        }
+    }
+}
+
+/// A small thumbnail of one photo, by id, requested when shown (no thumbnail array to fall out of step with
+/// the index); a photo deleted meanwhile shows a placeholder.
+struct Thumbnail: View {
+    let id: String
+    let photos: LibraryIndexModel.Photos
+    let bundled: BundledPhotoSource
+    @State private var image: UIImage?
+
+    var body: some View {
+        Group {
+            if let image {
+                Image(uiImage: image).resizable().scaledToFill()
+            } else {
+                Rectangle().fill(.gray.opacity(0.2))
+            }
+        }
+        .task(id: id) { image = await load() }
+    }
+
+    private func load() async -> UIImage? {
+        if photos == .bundled { return bundled.images[id]?.preparingThumbnail(of: CGSize(width: 200, height: 200)) }
+        guard let asset = PHAsset.fetchAssets(withLocalIdentifiers: [id], options: nil).firstObject else { return nil }
+        let options = PHImageRequestOptions()
+        options.deliveryMode = .highQualityFormat
+        options.resizeMode = .fast
+        options.isNetworkAccessAllowed = true
+        return await withCheckedContinuation { (done: CheckedContinuation<UIImage?, Never>) in
+            PHImageManager.default().requestImage(for: asset, targetSize: CGSize(width: 200, height: 200),
+                                                  contentMode: .aspectFill, options: options) { img, _ in
+                done.resume(returning: img)
+            }
+        }
     }
 }

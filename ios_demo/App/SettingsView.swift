@@ -18,7 +18,7 @@ struct SettingsView: View {
                     Button("Reload models") { model.load() }
                 }
                 Section("Status") { Text(model.status).font(.caption) }
-                if let m = model.session?.manifest {
+                if let m = model.clip?.manifest {
                     Section("Manifest") {
                         Text("embed_dim \(m.embedDim) · image \(m.preprocess.imageSize) px · context \(m.tokenizer.contextLength)")
                         ForEach(m.models.filter { $0.backend == "coreml" }, id: \.file) { e in

@@ -65,24 +65,25 @@ struct ZeroShotView: View {
             .onChange(of: pickerItem) { item in
                 Task {
                     guard let data = try? await item?.loadTransferable(type: Data.self) else { return }
-                    let side = model.decodeShortSide
-                    // ImageIO downsamples at decode, off the main thread: a 48 MP photo never sits in memory
+                    let imageSize = model.imageSize
+                    // ImageIO decodes at DecodePlan.size, off the main thread: a 48 MP photo never sits in memory
                     let decoded = await Task.detached(priority: .userInitiated) { () -> ((rgb: [UInt32], width: Int, height: Int)?, UIImage?) in
-                        let px = try? PhotoDecoder.pixels(data: data, minShortSide: side)
+                        let px = try? PhotoDecoder.pixels(data: data, imageSize: imageSize)
                         return (px, UIImage(data: data)?.preparingThumbnail(of: CGSize(width: 480, height: 480)))
                     }.value
                     pixels = decoded.0
                     photo = decoded.1
+                    if decoded.0 == nil { latency = "Cannot decode this photo" }
                     classify()
                 }
             }
             .sheet(isPresented: $showCamera) {
                 CameraPicker { img in
-                    let side = model.decodeShortSide
+                    let imageSize = model.imageSize
                     Task {
+                        // the same decode size as picked and library photos (DecodePlan), computed once
                         let decoded = await Task.detached(priority: .userInitiated) { () -> ((rgb: [UInt32], width: Int, height: Int)?, UIImage) in
-                            let small = img.downsampled(shortSide: side)
-                            return (try? small.rgbPixels(), small)
+                            (try? img.modelPixels(imageSize: imageSize), img.preparingThumbnail(of: CGSize(width: 480, height: 480)) ?? img)
                         }.value
                         pixels = decoded.0
                         photo = decoded.1
@@ -103,30 +104,31 @@ struct ZeroShotView: View {
         guard !names.isEmpty else { return }
         let tpl = template.contains("{}") ? template : "{}"
         let cache = textCache
-        model.run({ session -> ([LabelResult], [String: [Float]], String) in
-            var cache = cache
-            var textEmb: [[Float]] = []
-            for name in names {
-                let prompt = tpl.replacingOccurrences(of: "{}", with: name)
-                if cache[prompt] == nil { cache[prompt] = try session.embed(text: prompt) }
-                textEmb.append(cache[prompt]!)
-            }
-            let img = try session.embed(rgb: pixels.rgb, width: pixels.width, height: pixels.height)
-            let hits = Ranking.topK(img, textEmb, k: names.count, logitScale: session.manifest.logitScale)
-            let lat = String(format: "preprocess %.1f ms\nimage tower %.1f ms (%@)\ntext tower %.1f ms (%@)",
-                             session.preprocessLatency.last ?? .nan,
-                             session.imageLatency.last ?? .nan, session.imageLatency.summary,
-                             session.textLatency.last ?? .nan, session.textLatency.summary)
-            return (hits.map { LabelResult(label: names[$0.index], hit: $0) }, cache, lat)
-        }, done: { result in
-            switch result {
-            case .success(let (hits, cache, lat)):
+        guard let session = model.session else { return }
+        Task {
+            do {
+                let (hits, newCache, lat) = try await session.run { clip -> ([LabelResult], [String: [Float]], String) in
+                    var cache = cache
+                    var textEmb: [[Float]] = []
+                    for name in names {
+                        let prompt = tpl.replacingOccurrences(of: "{}", with: name)
+                        if cache[prompt] == nil { cache[prompt] = try clip.embed(text: prompt) }
+                        textEmb.append(cache[prompt]!)
+                    }
+                    let img = try clip.embed(rgb: pixels.rgb, width: pixels.width, height: pixels.height)
+                    let hits = Ranking.topK(img, textEmb, k: names.count, logitScale: clip.manifest.logitScale)
+                    let lat = String(format: "preprocess %.1f ms\nimage tower %.1f ms (%@)\ntext tower %.1f ms (%@)",
+                                     clip.preprocessLatency.last ?? .nan,
+                                     clip.imageLatency.last ?? .nan, clip.imageLatency.summary,
+                                     clip.textLatency.last ?? .nan, clip.textLatency.summary)
+                    return (hits.map { LabelResult(label: names[$0.index], hit: $0) }, cache, lat)
+                }
                 results = hits
-                textCache = cache
+                textCache = newCache
                 latency = lat
-            case .failure(let error):
+            } catch {
                 latency = "\(error)"
             }
-        })
+        }
     }
 }

@@ -14,6 +14,11 @@ let package = Package(
             path: "Sources/MobileCLIPKit",
             resources: [.copy("Resources/text_cleanup.json")]
         ),
+        .executableTarget(  // desktop search benchmark: python tests/swift_toolchain.py bench
+            name: "mobileclip-search-bench",
+            dependencies: ["MobileCLIPKit"],
+            path: "Sources/SearchBench"
+        ),
         .testTarget(
             name: "MobileCLIPKitTests",
             dependencies: ["MobileCLIPKit"],

@@ -108,4 +108,17 @@ public final class ClipSession {
         return try textLatency.time { try text.encodeText(ids) }.0
     }
 }
+
+/// The app runs a ClipSession only inside an EncoderSession (one queue; see EncoderSession).
+extension ClipSession: EncoderRuntime {
+    public func embedImage(rgb: [UInt32], width: Int, height: Int) throws -> [Float] {
+        try embed(rgb: rgb, width: width, height: height)
+    }
+
+    public func embedText(_ caption: String) throws -> [Float] { try embed(text: caption) }
+
+    /// Core ML has no explicit close: the MLModels are freed with this object, which the EncoderSession drops
+    /// right after this call (on its queue, after the running call).
+    public func close() {}
+}
 #endif

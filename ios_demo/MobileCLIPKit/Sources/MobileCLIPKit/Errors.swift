@@ -7,6 +7,8 @@ public enum MobileCLIPError: Error, CustomStringConvertible {
     case badImage(String)
     case modelNotFound(String)
     case runtime(String)
+    case sessionClosed(String)
+    case badIndex(String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum MobileCLIPError: Error, CustomStringConvertible {
         case .badImage(let s): return "bad image: \(s)"
         case .modelNotFound(let s): return "model not found: \(s)"
         case .runtime(let s): return "runtime error: \(s)"
+        case .sessionClosed(let s): return "session closed: \(s)"
+        case .badIndex(let s): return "bad photo index: \(s)"
         }
     }
 }

@@ -90,6 +90,18 @@ public struct ExportManifest: Codable {
         models.first { $0.backend == backend && $0.tower == tower && $0.quantization == quantization }
     }
 
+    /// What a photo index's embeddings depend on: the image tower (its file's sha256, else its name and size),
+    /// the embedding size and the preprocessing. A saved index with another fingerprint is rebuilt.
+    public func indexFingerprint(backend: String, quantization: String) throws -> String {
+        guard let e = model(backend: backend, tower: "image", quantization: quantization) else {
+            throw MobileCLIPError.modelNotFound("no \(backend) image model (\(quantization)) in the manifest")
+        }
+        let weights = e.sha256 ?? "\(e.file):\(e.sizeBytes.map(String.init) ?? "?")"
+        let p = preprocess
+        return "\(backend)/\(quantization)/\(weights)/dim\(embedDim)/\(p.imageSize)/\(p.resize)/\(p.interpolation)/"
+            + "\(p.crop)/\(p.mean)/\(p.std)"
+    }
+
     /// Quantizations that have both Core ML towers.
     public var coreMLQuantizations: [String] {
         var out: [String] = []

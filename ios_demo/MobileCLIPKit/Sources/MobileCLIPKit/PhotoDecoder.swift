@@ -3,17 +3,19 @@ import CoreGraphics
 import Foundation
 import ImageIO
 
-/// Decodes a photo for the image tower with bounded memory: ImageIO downsamples at decode (a 48 MP photo never
-/// exists in memory at full size) while the short side stays at least `2 * minShortSide`, then the EXIF
-/// orientation is applied exactly (ExifOrientation, the policy shared with Python and Android).
+/// Decodes a photo for the image tower with bounded memory: the size comes from the header first, ImageIO
+/// then decodes directly at `DecodePlan.size` (a 48 MP photo or a panorama never exists in memory at full
+/// size), and the EXIF orientation is applied exactly (ExifOrientation, the policy shared with Python and
+/// Android).
 public enum PhotoDecoder {
-    public static func pixels(data: Data, minShortSide: Int) throws -> (rgb: [UInt32], width: Int, height: Int) {
+    public static func pixels(data: Data, imageSize: Int) throws -> (rgb: [UInt32], width: Int, height: Int) {
         guard let src = CGImageSourceCreateWithData(data as CFData, [kCGImageSourceShouldCache: false] as CFDictionary),
               let props = CGImageSourceCopyPropertiesAtIndex(src, 0, nil) as? [CFString: Any],
               let w = props[kCGImagePropertyPixelWidth] as? Int, let h = props[kCGImagePropertyPixelHeight] as? Int
         else { throw MobileCLIPError.badImage("not a decodable image") }
         let orientation = (props[kCGImagePropertyOrientation] as? Int) ?? 1
-        let maxSide = maxPixelSize(width: w, height: h, minShortSide: minShortSide)
+        let planned = try DecodePlan.size(width: w, height: h, imageSize: imageSize)
+        let maxSide = max(planned.width, planned.height)
         let options: [CFString: Any] = [
             kCGImageSourceCreateThumbnailFromImageAlways: true,
             kCGImageSourceCreateThumbnailWithTransform: false,  // orientation: ExifOrientation below
@@ -25,13 +27,6 @@ public enum PhotoDecoder {
         }
         let (rgb, pw, ph) = try ImagePreprocessor.pixels(of: image)
         return ExifOrientation.apply(rgb, width: pw, height: ph, orientation: orientation)
-    }
-
-    /// The long side to decode at: the whole photo when small, else scaled so the short side is >= 2 * minShortSide.
-    public static func maxPixelSize(width: Int, height: Int, minShortSide: Int) -> Int {
-        let short = min(width, height), long = max(width, height)
-        guard minShortSide > 0, short > 2 * minShortSide else { return long }
-        return Int((Double(long) * Double(2 * minShortSide) / Double(short)).rounded(.up))
     }
 }
 #endif
