@@ -57,8 +57,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 @contextmanager
 def deferred_interrupt(what: str = "the file being written") -> Iterator[None]:
     """Ctrl-C during the block lets it finish (a file write takes moments) and is raised after it; a second Ctrl-C
-    stops at once. Only in the main thread (signal handlers live there); elsewhere the block runs as it is."""
-    if threading.current_thread() is not threading.main_thread():
+    stops at once. Only in the main thread (signal handlers live there) and while Ctrl-C has Python's default
+    handler: inside a caller's own hold (an export's commit) the block runs as it is and the caller decides."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
     got: list[int] = []

@@ -268,6 +268,15 @@ def test_ctrl_c_during_a_write_finishes_it_then_stops(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
             (tmp_path / "b.txt").write_text("not reached")
     assert not (tmp_path / "b.txt").exists()
+    held = []  # inside a caller's own hold (an export's commit) the caller's handler gets the Ctrl-C
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(1))
+    try:
+        with deferred_interrupt("x"):
+            os.kill(os.getpid(), signal.SIGINT)
+            atomic_write(tmp_path / "c.txt", "complete")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert held == [1] and (tmp_path / "c.txt").read_text() == "complete"
 
 
 def test_ctrl_c_during_training_is_one_line(data, tmp_path):
