@@ -27,6 +27,17 @@ enum Golden {
                                      resizeOrder: pillowMajor >= 13 ? .pillow13 : .legacyHorizontalFirst)
     }
 
+    /// A preprocess.json case's raw RGB fixture (as stored) with its EXIF orientation applied: no decoder needed.
+    static func uprightPixels(_ c: [String: Any]) throws -> (rgb: [UInt32], width: Int, height: Int) {
+        let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(try XCTUnwrap(c["rgb"] as? String))))
+        let stored = try XCTUnwrap(c["stored_size"] as? [Int])
+        var px = [UInt32](repeating: 0, count: stored[0] * stored[1])
+        for i in 0..<px.count {
+            px[i] = (UInt32(bytes[3 * i]) << 16) | (UInt32(bytes[3 * i + 1]) << 8) | UInt32(bytes[3 * i + 2])
+        }
+        return ExifOrientation.apply(px, width: stored[0], height: stored[1], orientation: (c["exif_orientation"] as? Int) ?? 1)
+    }
+
     static let tokenizer: ClipTokenizer = {
         try! ClipTokenizer(vocabURL: dir.appendingPathComponent("tokenizer/vocab.json"),
                            mergesURL: dir.appendingPathComponent("tokenizer/merges.txt"))
@@ -64,15 +75,7 @@ final class PreprocessGoldenTests: XCTestCase {
         let cases = try XCTUnwrap(g["cases"] as? [[String: Any]])
         XCTAssertTrue(cases.contains { $0["exif_orientation"] != nil }, "the golden EXIF photo is missing")
         for c in cases {
-            let url = Golden.dir.appendingPathComponent(try XCTUnwrap(c["rgb"] as? String))
-            let bytes = [UInt8](try Data(contentsOf: url))
-            let stored = try XCTUnwrap(c["stored_size"] as? [Int])
-            var px = [UInt32](repeating: 0, count: stored[0] * stored[1])
-            for i in 0..<px.count {
-                px[i] = (UInt32(bytes[3 * i]) << 16) | (UInt32(bytes[3 * i + 1]) << 8) | UInt32(bytes[3 * i + 2])
-            }
-            let o = ExifOrientation.apply(px, width: stored[0], height: stored[1],
-                                          orientation: (c["exif_orientation"] as? Int) ?? 1)
+            let o = try Golden.uprightPixels(c)
             XCTAssertEqual(o.width, try XCTUnwrap(c["width"] as? Int))
             let got = pre.preprocess(o.rgb, width: o.width, height: o.height)
             let want = try XCTUnwrap(c["tensor"] as? [Double])
