@@ -184,7 +184,7 @@ final class LibraryIndexModel: ObservableObject {
         task?.cancel()
         let indexer = PhotoIndexer(session: session, source: source, imageSize: model.imageSize, store: store)
         let start = store?.load(fingerprint: fingerprint, dim: model.embedDim)
-            ?? (PhotoIndex(fingerprint: fingerprint, dim: model.embedDim), false, "")
+            ?? (index: PhotoIndex(fingerprint: fingerprint, dim: model.embedDim), reused: false, note: "")
         snapshot = start.index.count > 0 ? start.index : nil
         note = start.note
         indexing = true

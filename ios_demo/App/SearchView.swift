@@ -67,7 +67,7 @@ struct SearchView: View {
         let q = query.trimmingCharacters(in: .whitespaces)
         guard !q.isEmpty, let session = model.session, let snap = index.snapshot, snap.count > 0 else { return }
         searching = true
-        Task {
+        Task { @MainActor in
             do {
                 let (top, text) = try await session.run { clip -> ([SearchHit], String) in
                     let t = try clip.embed(text: q)

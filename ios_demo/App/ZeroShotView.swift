@@ -105,7 +105,7 @@ struct ZeroShotView: View {
         let tpl = template.contains("{}") ? template : "{}"
         let cache = textCache
         guard let session = model.session else { return }
-        Task {
+        Task { @MainActor in
             do {
                 let (hits, newCache, lat) = try await session.run { clip -> ([LabelResult], [String: [Float]], String) in
                     var cache = cache

@@ -18,7 +18,7 @@ final class DeviceCoreMLTests: XCTestCase {
     }
 
     func embeddings(_ folder: URL, _ quantization: String, _ units: ComputeUnits) async throws -> [[Float]] {
-        let session = try await EncoderSession.open(name: "\(quantization) \(units.rawValue)") {
+        let session = try await EncoderSession<ClipSession>.open(name: "\(quantization) \(units.rawValue)") {
             try await ClipSession.open(folder: folder, quantization: quantization, computeUnits: units)
         }
         let captions = try XCTUnwrap(Golden.json("captions.json")["cases"] as? [[String: Any]])
