@@ -25,3 +25,14 @@ $PY -m benchmarks.indexing --students "$OUT/student224.pt" --teacher vit-b-32-ra
     --teacher-export "$OUT/teacher" --threads "$THREADS" --n-photos 16 --batches 1,16 --repeats 2 \
     --cold-repeats 3 --out "$OUT/indexing"
 echo "== $(date -u +%FT%TZ) load: $(uptime)"
+# quantisation table (QUANT=1): the make-demo student (32 px, synthetic shapes) and the CIFAR-10 KD-ablation
+# student (32 px, natural images), every recipe of ExecuTorch and LiteRT
+if [ "${QUANT:-0}" = 1 ]; then
+    [ -f .cache/demo/student.pt ] || { $PY -m mobileclip.demo && $PY -m mobileclip.demo_train; }
+    $PY -m benchmarks.quantization .cache/demo/student.pt --runtimes executorch,litert,coreml \
+        --calibration .cache/demo/data/classes/test --out "$OUT/quantization-demo"
+    [ -f .cache/kd_ablation/kd/final.pt ] || $PY -m benchmarks.kd_ablation
+    $PY -m benchmarks.quantization .cache/kd_ablation/kd/final.pt --runtimes executorch,litert,coreml \
+        --out "$OUT/quantization-kd"
+    echo "== $(date -u +%FT%TZ) load: $(uptime)"
+fi

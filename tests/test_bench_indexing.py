@@ -33,8 +33,10 @@ def student(tmp_path_factory):
 def test_draft_decodes_at_reduced_size(tmp_path):
     path = _photos(tmp_path / "p", n=1) / "p0.jpg"
     assert I.decode(path, "full", 32).size == (640, 480)
-    assert I.decode(path, "draft", 32).size == (80, 60)  # libjpeg's 1/8 scale: both sides still >= 32
-    assert I.decode(path, "draft", 224).size == (320, 240)  # 1/2: 1/4 would give 160 < 224
+    assert I.decode(path, "draft", 24).size == (80, 60)  # libjpeg's 1/8 scale: both sides still >= 2 x 24
+    assert I.decode(path, "draft", 32).size == (160, 120)  # 1/4: 1/8 would give 60 < 2 x 32
+    assert I.decode(path, "draft", 112).size == (320, 240)  # 1/2: 1/4 would give 160 < 2 x 112
+    assert I.decode(path, "draft", 224).size == (640, 480)  # no smaller scale keeps 2 x 224
 
 
 def test_phone_photo_is_12_mp_with_orientation(tmp_path):
