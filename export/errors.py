@@ -1,7 +1,7 @@
 """Exceptions of the export package."""
 from __future__ import annotations
 
-from mobileclip.errors import MobileClipError
+from mobileclip.utils.errors import MobileClipError
 
 
 class ExportError(MobileClipError):

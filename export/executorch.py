@@ -31,9 +31,9 @@ from pathlib import Path
 
 import torch
 
-from mobileclip.errors import BackendMissingError
-from mobileclip.fileio import atomic_write
-from mobileclip.shims import executorch_private, torchao_private
+from mobileclip.utils.errors import BackendMissingError
+from mobileclip.utils.fileio import atomic_write
+from mobileclip.utils.shims import executorch_private, torchao_private
 
 from .backends import Backend, Lowered
 from .cli import cli_main
@@ -73,7 +73,7 @@ def delegation_summary(edge_program_manager) -> dict:
 
 def delegable(module, tower):
     """``module`` with an LSRA text tower swapped for its XNNPACK-friendly copy (other modules unchanged)."""
-    from mobileclip.lite_transformer import LiteTransformerText, export_friendly
+    from mobileclip.models.lite_transformer import LiteTransformerText, export_friendly
 
     if tower != "text" or not isinstance(getattr(module, "text", None), LiteTransformerText):
         return module

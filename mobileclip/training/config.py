@@ -7,9 +7,9 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
-from ..errors import TrainError
-from ..validate import check_writable_dir
+from ..utils.cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+from ..utils.errors import TrainError
+from ..utils.validate import check_writable_dir
 
 PROG = "python -m mobileclip.train"
 
@@ -149,7 +149,7 @@ def check_config(cfg: TrainConfig) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import train  # --help describes the command: mobileclip.train's docstring
+    from . import loop as train  # --help describes the command: mobileclip.train's docstring
 
     p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

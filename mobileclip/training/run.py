@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import create_model, get_tokenizer, load_teacher
-from ..data import TarShards
-from ..distributed import GatherSpec
-from ..errors import TrainError
-from ..precision import Precision, precision_for
+from ..models.factory import create_model
+from ..models.tokenizer import get_tokenizer
+from ..models.teacher import load_teacher
+from ..data.datasets import TarShards
+from .distributed import GatherSpec
+from ..utils.errors import TrainError
+from .precision import Precision, precision_for
 from .config import TrainConfig
 from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
 from .hf_proxy import HFClipTrainable, hf_clip_config
@@ -146,7 +148,7 @@ def _open_cache(cfg: TrainConfig):
     if not is_tar_shards(cfg.train_data):
         raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
                          f"--train-data must be the tar shards they were built for")
-    from ..data import expand_shards
+    from ..data.datasets import expand_shards
 
     return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
                                 keep=cfg.workers + 2)

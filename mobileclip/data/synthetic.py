@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MobileClipError
-from .fileio import dumps_json
+from ..utils.errors import MobileClipError
+from ..utils.fileio import dumps_json
 
 # ----------------------------------------------------------------------------------------------------------
 # synthetic demo dataset

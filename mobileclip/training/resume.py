@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from ..utils.errors import CheckpointError
 
 TRAIN_STATE_KEYS = ("step", "epoch", "batch_in_epoch", "optimizer", "scheduler", "balancer", "skipped_images",
                     "nonfinite_steps", "rng")

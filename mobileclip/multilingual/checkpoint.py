@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 
 
-from .checkpoint import load_payload
-from .errors import CheckpointError
-from .fileio import atomic_torch_save
-from .lite_transformer import LiteTransformerText
+from ..models.checkpoint import load_payload
+from ..utils.errors import CheckpointError
+from ..utils.fileio import atomic_torch_save
+from ..models.lite_transformer import LiteTransformerText
 
 FORMAT = "mobileclip-kd-text"
 FORMAT_VERSION = 1
@@ -26,7 +26,7 @@ def build_text_tower(model_config: dict) -> LiteTransformerText:
 
 def save_text_checkpoint(path, text: LiteTransformerText, model_config: dict, logit_scale: float,
                          teacher: dict, languages: list[str], extra: dict | None = None) -> Path:
-    from .tokenizer import get_tokenizer
+    from ..models.tokenizer import get_tokenizer
 
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "model_config": model_config,
                "tokenizer": get_tokenizer(model_config["text_cfg"]["context_length"]).settings(),

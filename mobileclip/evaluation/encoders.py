@@ -18,8 +18,8 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from .errors import CheckpointError, MobileClipError
-from .finite import check_finite
+from ..utils.errors import CheckpointError, MobileClipError
+from ..utils.finite import check_finite
 
 __all__ = ["Encoder", "encoder_context_length", "encoder_device", "encoder_label", "kd_heads_from_checkpoint",
            "load_encoder", "prepare_inputs"]
@@ -47,7 +47,7 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def _untrained_student(name: str, device) -> nn.Module:
-    from . import create_model
+    from ..models.factory import create_model
 
     with torch.random.fork_rng(devices=[]):  # the same init every time; the caller's RNG untouched
         torch.manual_seed(0)
@@ -60,7 +60,7 @@ KINDS = ("student", "teacher", "exported")
 
 
 def _kind_of(spec: str, path: Path) -> str:
-    from . import list_models
+    from ..models.factory import list_models
 
     if path.is_file() or path.suffix == ".pt" or spec in list_models():
         return "student"
@@ -73,7 +73,9 @@ def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | N
     the checkpoint payload (``None`` for anything but a student checkpoint). ``kind`` (student, teacher,
     exported) refuses any other kind with a clear error. ``backend``/``quantization``/``num_threads`` select
     an exported model in an export folder."""
-    from . import list_models, load_checkpoint, load_teacher
+    from ..models.factory import list_models
+    from ..models.checkpoint import load_checkpoint
+    from ..models.teacher import load_teacher
 
     spec = str(spec)
     path = Path(spec).expanduser()
@@ -125,7 +127,8 @@ def prepare_inputs(encoder):
     """``(image transform, tokenizer, device)`` that feed ``encoder`` (put in eval mode when it has one)."""
     if hasattr(encoder, "eval"):
         encoder.eval()
-    from . import get_tokenizer, image_transform
+    from ..models.tokenizer import get_tokenizer
+    from ..models.transform import image_transform
 
     return (image_transform(encoder.preprocess_cfg), get_tokenizer(encoder_context_length(encoder)),
             encoder_device(encoder))
@@ -134,7 +137,7 @@ def prepare_inputs(encoder):
 def kd_heads_from_checkpoint(payload) -> dict[str, nn.Linear] | None:
     """Rebuild the KD projection heads (``extra["kd_heads"] = {"image": {"weight": W}, "text": ...}``, each
     ``nn.Linear(student_dim, teacher_dim, bias=False)``) from a checkpoint payload or path; ``None`` if absent."""
-    from . import read_checkpoint
+    from ..models.checkpoint import read_checkpoint
 
     if isinstance(payload, (str, os.PathLike)):
         payload = read_checkpoint(payload)

@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import TeacherLoadError
-from .teacher import RANDOM_VIT_B_32
+from ..utils.errors import TeacherLoadError
+from ..models.teacher import RANDOM_VIT_B_32
 
 CLIP_KIND, SENTENCE_KIND = "clip", "sentence"
 
@@ -41,7 +41,7 @@ class ClipTextTeacher:
     kind = CLIP_KIND
 
     def __init__(self, teacher, source: str):
-        from .tokenizer import get_tokenizer
+        from ..models.tokenizer import get_tokenizer
 
         self.teacher = teacher
         self.source = source
@@ -112,7 +112,7 @@ def _config_model_type(path: Path) -> str | None:
 def load_text_teacher(spec: str):
     """``spec``: a local directory (CLIP ``save_pretrained`` or a sentence encoder), a CLIP hub name, or
     ``vit-b-32-random``. Returns a :class:`ClipTextTeacher` or a :class:`SentenceTeacher`."""
-    from .teacher import load_teacher
+    from ..models.teacher import load_teacher
 
     path = Path(spec)
     if path.is_dir():

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .factory import DEFAULT_MODEL
-from .teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
+from ..models.factory import DEFAULT_MODEL
+from ..models.teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
 from .validate import check_writable_file
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",

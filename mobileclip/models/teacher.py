@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import TeacherLoadError
+from ..utils.errors import TeacherLoadError
 from .tokenizer import eot_attention_mask
 from .transform import CLIP_MEAN, CLIP_STD
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .losses import ClipLoss, FeatureDistillLoss
+from ..training.losses import ClipLoss, FeatureDistillLoss
 
 TERMS = ("contrastive", "fd_source", "fd_translation")
 

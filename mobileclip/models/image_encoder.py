@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._torchvision import import_torchvision
-from .errors import MobileClipError
+from ..utils.torchvision_guard import import_torchvision
+from ..utils.errors import MobileClipError
 
 IMAGENET_WEIGHTS = "IMAGENET1K_V2"
 

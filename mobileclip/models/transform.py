@@ -1,7 +1,7 @@
 """CLIP-style image preprocessing built with torchvision from a model's preprocessing config."""
 from __future__ import annotations
 
-from ._torchvision import import_torchvision
+from ..utils.torchvision_guard import import_torchvision
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

@@ -31,16 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batchnorm import recalibrate_bn
-from .errors import TrainError, cli_errors
-from .fileio import remove_stale_temps
-from .runlock import run_lock
-from .training.config import PROG, TrainConfig, build_parser, check_config, parse_args
-from .training.data import collate_train, epoch_batches, item_seed
-from .training.run import Run, dist_info, setup
-from .training.schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
-from .training.state import restore, save
-from .training.step import forward_backward, mean_over_ranks, micro_batch
+from ..models.batchnorm import recalibrate_bn
+from ..utils.errors import TrainError, cli_errors
+from ..utils.fileio import remove_stale_temps
+from ..utils.runlock import run_lock
+from .config import PROG, TrainConfig, build_parser, check_config, parse_args
+from .data import collate_train, epoch_batches, item_seed
+from .run import Run, dist_info, setup
+from .schedule import ALL_TERMS, Schedule, lr_lambda  # noqa: F401  (public: tests and callers)
+from .state import restore, save
+from .step import forward_backward, mean_over_ranks, micro_batch
 
 __all__ = ["PROG", "Run", "TrainConfig", "TrainError", "build_parser", "main", "parse_args", "train"]
 
@@ -337,7 +337,7 @@ def finish(run: Run) -> dict:
     summary = _summary(run, final)
     if run.is_main:
         if hasattr(run.base, "skipped"):
-            from .data import skip_report
+            from ..data.datasets import skip_report
 
             print(f"unreadable images: {skip_report(run.base)}", flush=True)
         n_skipped = run.base.skipped if hasattr(run.base, "skipped") else run.skipped_images  # as reported above
@@ -352,8 +352,8 @@ def finish(run: Run) -> dict:
 
 
 def _zeroshot(cfg: TrainConfig, out: Path) -> dict:
-    from .encoders import load_encoder
-    from .eval import zero_shot
+    from ..evaluation.encoders import load_encoder
+    from ..evaluation.metrics import zero_shot
 
     enc = load_encoder(str(out / "hf") if cfg.arch == "hf-clip" else str(out / "final.pt"))
     res = zero_shot(enc, cfg.zeroshot, templates=cfg.templates)

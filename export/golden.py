@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._torchvision import import_torchvision
-from .errors import MobileClipError, cli_errors
-from .transform import CLIP_MEAN, CLIP_STD
+from mobileclip.utils.torchvision_guard import import_torchvision
+from mobileclip.utils.errors import MobileClipError, cli_errors
+from mobileclip.models.transform import CLIP_MEAN, CLIP_STD
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "golden"
@@ -108,7 +108,7 @@ def cleanup_tables() -> dict:
     """The tables the Python clean-up (``ftfy.fix_text`` then ``html.unescape`` twice) is made of."""
     from ftfy import chardata
 
-    from .shims.python_html import INVALID_CHARREFS, INVALID_CODEPOINTS
+    from mobileclip.utils.shims.python_html import INVALID_CHARREFS, INVALID_CODEPOINTS
 
     width = {f"{k:04X}": v for k, v in sorted(chardata.WIDTH_MAP.items())}
     c1 = {}
@@ -187,7 +187,7 @@ def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path
     import torch
     from PIL import Image
 
-    from . import get_tokenizer, image_transform
+    from mobileclip import get_tokenizer, image_transform
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -307,7 +307,7 @@ def _sample_manifest(folder: Path) -> dict:
     """A manifest in the agreed export format (built by ``export.manifest``), pointing at the golden tokenizer."""
     from export.manifest import MANIFEST_FORMAT, MANIFEST_VERSION, preprocess_entry, tokenizer_entry
 
-    from . import get_tokenizer
+    from mobileclip import get_tokenizer
 
     vocab = folder / "tokenizer" / "vocab.json"
     models = []

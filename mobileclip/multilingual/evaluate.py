@@ -19,15 +19,15 @@ import json
 import torch
 import torch.nn.functional as F
 
-from .cli import add_teacher, add_threads
-from .errors import MobileClipError, cli_errors
+from ..utils.cli import add_teacher, add_threads
+from ..utils.errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.multilingual_eval"
 
 
 @torch.no_grad()
 def student_encode(text_tower, texts: list[str], batch_size: int = 256) -> torch.Tensor:
-    from .tokenizer import get_tokenizer
+    from ..models.tokenizer import get_tokenizer
 
     tok = get_tokenizer(text_tower.context_length)
     out = [text_tower(tok(list(texts[i:i + batch_size]))) for i in range(0, len(texts), batch_size)]
@@ -64,8 +64,8 @@ def _class_embeddings(encode, prompts: list[list[str]]) -> torch.Tensor:
 
 def multilingual_zero_shot(text_tower, clip_teacher, root, languages, limit=None, source_lang="en") -> dict:
     """Top-1 (percent) per text encoder and prompt language on the class folder ``root``."""
-    from .eval import zero_shot_images
-    from .multilingual_prompts import class_prompts
+    from ..evaluation.metrics import zero_shot_images
+    from .prompts import class_prompts
 
     if getattr(clip_teacher, "kind", None) != "clip":
         raise MobileClipError("multilingual zero-shot needs a CLIP teacher (its image tower shares the text space)")
@@ -95,9 +95,9 @@ def parse_args(argv=None):
 
 
 def evaluate(args) -> dict:
-    from .fileio import atomic_write
-    from .text_checkpoint import load_text_checkpoint
-    from .text_teachers import load_text_teacher, teacher_fingerprint
+    from ..utils.fileio import atomic_write
+    from .checkpoint import load_text_checkpoint
+    from .teachers import load_text_teacher, teacher_fingerprint
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import torch
 
-from .cli import add_teacher, add_threads
-from .errors import MobileClipError, cli_errors
-from .training.schedule import lr_lambda
+from ..utils.cli import add_teacher, add_threads
+from ..utils.errors import MobileClipError, cli_errors
+from ..training.schedule import lr_lambda
 
 PROG = "python -m mobileclip.train_text"
 FINAL_NAME, LAST_NAME, CACHE_NAME, LOG_NAME = "text_student.pt", "last.pt", "teacher_source.pt", "log.csv"
@@ -92,7 +92,7 @@ def _check_out(cfg: TextTrainConfig) -> Path:
 def teacher_source_embeddings(teacher, fingerprint: str, texts: list[str], cache: Path, quiet=True) -> torch.Tensor:
     """The teacher's embeddings of ``texts``, read from ``cache`` when it was made by the same teacher on the
     same sentences, else computed (in chunks, with progress) and written atomically."""
-    from .fileio import atomic_torch_save
+    from ..utils.fileio import atomic_torch_save
 
     key = hashlib.sha256(("\n".join(texts) + fingerprint).encode()).hexdigest()
     if cache.is_file():
@@ -111,13 +111,13 @@ def teacher_source_embeddings(teacher, fingerprint: str, texts: list[str], cache
 
 
 def _tokenize(texts: list[str], max_tokens: int) -> torch.Tensor:
-    from .tokenizer import get_tokenizer
+    from ..models.tokenizer import get_tokenizer
 
     return get_tokenizer()(texts, context_length=max_tokens).to(torch.int32)
 
 
 def _student(cfg: TextTrainConfig, embed_dim: int):
-    from .factory import create_model
+    from ..models.factory import create_model
 
     overrides = {"embed_dim": embed_dim}
     if cfg.text_overrides:
@@ -139,7 +139,7 @@ def _batch(ids: dict[str, torch.Tensor], langs: list[str], src: str, rows: torch
 
 
 def _save_last(out, step, text, logit_scale, opt, gen, cfg):
-    from .fileio import atomic_torch_save
+    from ..utils.fileio import atomic_torch_save
 
     atomic_torch_save({"step": step, "text": text.state_dict(), "logit_scale": logit_scale.detach().clone(),
                        "opt": opt.state_dict(), "gen": gen.get_state(), "config": asdict(cfg)}, out / LAST_NAME)
@@ -173,9 +173,9 @@ def _log(out: Path, row: dict, first: bool):
 
 def train_text(cfg: TextTrainConfig) -> dict:
     """Train; returns ``{"checkpoint": path, "steps": n, "final_terms": {...}, "seconds": s}``."""
-    from .text_checkpoint import save_text_checkpoint
-    from .text_losses import ParallelTextLoss
-    from .text_teachers import load_text_teacher, teacher_fingerprint
+    from .checkpoint import save_text_checkpoint
+    from .losses import ParallelTextLoss
+    from .teachers import load_text_teacher, teacher_fingerprint
 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError, cli_errors
+from ..utils.errors import CheckpointError, cli_errors
 
 PROG = "python -m mobileclip.pair_text"
 
@@ -33,9 +33,9 @@ def _same_teacher(text_teacher: dict, image_teacher) -> bool:
 
 
 def pair_text(text_ckpt, image_ckpt, out) -> Path:
-    from .checkpoint import load_checkpoint, save_checkpoint
-    from .factory import create_model_from_config
-    from .text_checkpoint import load_text_checkpoint
+    from ..models.checkpoint import load_checkpoint, save_checkpoint
+    from ..models.factory import create_model_from_config
+    from .checkpoint import load_text_checkpoint
 
     text, tpay = load_text_checkpoint(text_ckpt)
     image_model, ipay = load_checkpoint(image_ckpt, return_payload=True)

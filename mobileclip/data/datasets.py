@@ -37,13 +37,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path
+from ..utils.errors import MobileClipError, cli_errors
+from ..utils.fileio import atomic_path
 from .synthetic import write_synthetic_dataset  # noqa: F401  (public here too: the CLI's synth command)
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".ppm", ".tif", ".tiff")
 SHARD_STRIDE = 1_000_000  # TarShards index = shard_number * SHARD_STRIDE + position in the shard
 

@@ -15,7 +15,7 @@ import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MobileClipError
+from ..utils.errors import MobileClipError
 
 
 class ParallelDataError(MobileClipError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ._torchvision import import_torchvision
+from ..utils.torchvision_guard import import_torchvision
 
 DEFAULT_CONTEXT_LENGTH = 77
 EOT_TOKEN_ID = 49407  # <|endoftext|>: every tower pools (and stops attending) at the first one

@@ -31,15 +31,16 @@ from pathlib import Path
 
 import torch
 
-from . import get_tokenizer, load_teacher
-from .errors import MobileClipError, cli_errors
-from .fileio import atomic_torch_save
-from .cli import add_teacher
-from .data import collate_count
-from .tokenizer import trim_padding
-from .training.data import PairTransform, SeededView, build_dataset, is_tar_shards
-from .training.teacher_cache import TeacherCache
-from .validate import check_writable_file
+from ..models.tokenizer import get_tokenizer
+from ..models.teacher import load_teacher
+from ..utils.errors import MobileClipError, cli_errors
+from ..utils.fileio import atomic_torch_save
+from ..utils.cli import add_teacher
+from ..data.datasets import collate_count
+from ..models.tokenizer import trim_padding
+from .data import PairTransform, SeededView, build_dataset, is_tar_shards
+from .teacher_cache import TeacherCache
+from ..utils.validate import check_writable_file
 
 PROG = "python -m mobileclip.cache_teacher"
 
@@ -103,9 +104,9 @@ def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int
                       batch_size: int = 64, crop_scale=(0.9, 1.0), device: str = "cpu") -> dict:
     """Per-shard teacher sidecars for tar shards, this process's share (``RANK``/``WORLD_SIZE`` of torchrun:
     shards split ``rank::world_size``); valid sidecars are kept, ones built for other settings refused."""
-    from .data import TarShards
+    from ..data.datasets import TarShards
     from .shard_cache import build_shard_sidecars
-    from .training.data import SeededAugment
+    from .data import SeededAugment
 
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     if device == "cuda" and "LOCAL_RANK" in os.environ:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from ..utils.errors import CheckpointError
 from .factory import create_model_from_config
-from .fileio import atomic_torch_save
+from ..utils.fileio import atomic_torch_save
 from .model import MobileCLIP
 
 FORMAT = "mobileclip-kd"

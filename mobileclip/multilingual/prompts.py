@@ -7,7 +7,7 @@ English row is the pipeline's usual reference.
 """
 from __future__ import annotations
 
-from .errors import MobileClipError
+from ..utils.errors import MobileClipError
 
 CIFAR10_PROMPTS = {
     "en": {

@@ -31,14 +31,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .cli import add_teacher, add_threads, set_threads
-from .data import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
+from ..utils.cli import add_teacher, add_threads, set_threads
+from ..data.datasets import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
 from .encoders import encoder_label, kd_heads_from_checkpoint, load_encoder, prepare_inputs
-from .errors import MobileClipError, cli_errors
-from .fileio import atomic_path, dumps_json, write_json
-from .finite import check_finite
-from .templates import get_templates
-from .validate import check_writable_file, check_zero_shot_classes
+from ..utils.errors import MobileClipError, cli_errors
+from ..utils.fileio import atomic_path, dumps_json, write_json
+from ..utils.finite import check_finite
+from ..data.templates import get_templates
+from ..utils.validate import check_writable_file, check_zero_shot_classes
 
 __all__ = ["EvalConfig", "agreement", "agreement_from_images", "class_embeddings", "confusion_matrix",
            "encoder_label", "evaluate", "evaluate_encoder", "kd_heads_from_checkpoint", "load_encoder", "main", "parse_args",
@@ -179,7 +179,7 @@ def plot_zero_shot(scores: dict, path, title: str = ""):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        from .errors import BackendMissingError
+        from ..utils.errors import BackendMissingError
 
         raise BackendMissingError("--plot needs matplotlib: pip install 'mobileclip-kd[bench]'") from None
     names = scores["classnames"]

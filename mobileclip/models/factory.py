@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import UnknownModelError
+from ..utils.errors import UnknownModelError
 from .model import MobileCLIP
 
 CONFIG_DIR = Path(__file__).parent / "model_configs"

@@ -7,7 +7,7 @@ filled with the class name (see :func:`mobileclip.eval.zero_shot`).
 """
 from __future__ import annotations
 
-from .errors import MobileClipError
+from ..utils.errors import MobileClipError
 
 SINGLE = ["a photo of a {}."]
 

@@ -26,9 +26,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .data import _tokenize, load_image
-from .errors import MobileClipError
-from .fileio import atomic_path
+from ..data.datasets import _tokenize, load_image
+from ..utils.errors import MobileClipError
+from ..utils.fileio import atomic_path
 
 FORMAT, VERSION = "mobileclip-kd-shard-teacher", 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .shims.torch_private import BatchNormBase
+from ..utils.shims.torch_private import BatchNormBase
 
 
 @torch.no_grad()
