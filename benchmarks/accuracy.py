@@ -21,7 +21,7 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import MobileClipError
-from mobileclip.cli import add_output_args, add_teacher, add_threads, set_threads
+from mobileclip.utils.cli import add_output_args, add_teacher, add_threads, set_threads
 from .common import machine_info, machine_line, run_and_write, split_list
 
 PROG = "python -m benchmarks.accuracy"
@@ -29,13 +29,13 @@ EXPORT_BACKENDS = ("executorch", "tflite", "coreml")
 
 
 def default_zeroshot() -> Path:
-    from mobileclip.data import extract_shared
+    from mobileclip.data.datasets import extract_shared
 
     return extract_shared("cifar10.tar.gz") / "test"
 
 
 def default_retrieval() -> Path:
-    from mobileclip.data import extract_shared
+    from mobileclip.data.datasets import extract_shared
 
     return extract_shared("flickr8k_subset.tar.gz") / "captions.csv"
 
@@ -64,8 +64,8 @@ def exported_encoders(export_dir: str, backends, quantization: str, skipped: lis
 
 
 def run(args) -> dict:
-    from mobileclip.encoders import encoder_label, kd_heads_from_checkpoint, load_encoder
-    from mobileclip.eval import agreement_from_images, retrieval, zero_shot_images, zero_shot_scores
+    from mobileclip.evaluation.encoders import encoder_label, kd_heads_from_checkpoint, load_encoder
+    from mobileclip.evaluation.metrics import agreement_from_images, retrieval, zero_shot_images, zero_shot_scores
 
     set_threads(args.threads)
     zs_root = Path(args.zeroshot) if args.zeroshot else default_zeroshot()

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mobileclip.cli import add_model, add_output_args, default_paths
-from mobileclip.errors import cli_errors
+from mobileclip.utils.cli import add_model, add_output_args, default_paths
+from mobileclip.utils.errors import cli_errors
 
 from .common import machine_info, machine_line, write_outputs
 
@@ -51,7 +51,7 @@ def _add(tar, name: str, data: bytes):
 
 def write_dataset(root: Path, n: int, per_shard: int, dim: int, variants: int) -> str:
     """``n`` samples in shards of ``per_shard`` under ``root/shards`` + their sidecars; returns the pattern."""
-    from mobileclip.shard_cache import sidecar_meta, sidecar_path
+    from mobileclip.training.shard_cache import sidecar_meta, sidecar_path
 
     rng = np.random.default_rng(0)
     n_shards = -(-n // per_shard)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32, load_teacher
-from mobileclip.fileio import atomic_write, dumps_json  # noqa: F401  (atomic_write: used by the benchmark commands)
+from mobileclip.utils.fileio import (atomic_write, dumps_json)  # noqa: F401  (atomic_write: used by the benchmark commands)
 
 
 def cpu_model() -> str:
@@ -104,8 +104,8 @@ def write_outputs(result: dict, markdown: str, json_path, md_path) -> list[Path]
 def run_and_write(prog: str, args, run, to_markdown, stem: str) -> dict:
     """The benchmark CLIs' main: output paths checked before the work, ``run(args)``, its Markdown printed,
     JSON + Markdown written (``--out``/``--json``/``--md``); errors are one line (``cli_errors``)."""
-    from mobileclip.cli import default_paths
-    from mobileclip.errors import cli_errors
+    from mobileclip.utils.cli import default_paths
+    from mobileclip.utils.errors import cli_errors
 
     with cli_errors(prog):
         paths = default_paths(args.out, stem, args.json, args.md)

@@ -34,9 +34,9 @@ from tabulate import tabulate
 from export.backends import ALIASES, backend_for_file, get_backend, runtime_name
 from export.manifest import confined, manifest_path, read_manifest
 from mobileclip import MobileClipError
-from mobileclip.cli import add_output_args, add_thread_counts, default_paths
-from mobileclip.errors import cli_errors
-from mobileclip.validate import parse_positive_ints
+from mobileclip.utils.cli import add_output_args, add_thread_counts, default_paths
+from mobileclip.utils.errors import cli_errors
+from mobileclip.utils.validate import parse_positive_ints
 
 from . import remote_dir
 from .common import machine_info, split_list, write_outputs

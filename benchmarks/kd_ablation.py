@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
-from mobileclip.cli import add_model, add_threads, set_threads
-from mobileclip.errors import cli_errors
-from mobileclip.fileio import write_json
+from mobileclip.utils.cli import add_model, add_threads, set_threads
+from mobileclip.utils.errors import cli_errors
+from mobileclip.utils.fileio import write_json
 
 PROG = "python -m benchmarks.kd_ablation"
 
@@ -66,7 +66,7 @@ def parse_args(argv=None):
 def _data(args) -> Path:
     if args.data:
         return Path(args.data)
-    from mobileclip.data import extract_shared
+    from mobileclip.data.datasets import extract_shared
 
     return extract_shared("cifar10.tar.gz")
 
@@ -75,14 +75,14 @@ def run_ablation(args) -> dict:
     from tabulate import tabulate
 
     from mobileclip import load_teacher
-    from mobileclip.encoders import load_encoder
-    from mobileclip.eval import zero_shot
+    from mobileclip.evaluation.encoders import load_encoder
+    from mobileclip.evaluation.metrics import zero_shot
 
     t_start = time.time()
     root = _data(args)
     train_dir, test_dir = root / "train", root / "test"
     out = Path(args.out)
-    from mobileclip.train import TrainConfig, train
+    from mobileclip.training.loop import TrainConfig, train
 
     common = dict(train_data=str(train_dir), workers=args.workers, image_size=args.image_size, quiet=True,
                   log_every=10, resume="none", seed=args.seed, save_every=100000)
@@ -156,14 +156,14 @@ def _plot(results: dict, path: Path):
 
 def run_cache_speed(args) -> dict:
     """Same process, same data: N KD steps with the online ViT-B/32-shaped teacher, then N with the cache."""
-    from mobileclip.cache_teacher import build_cache
-    from mobileclip.data import write_synthetic_dataset
+    from mobileclip.training.cache_teacher import build_cache
+    from mobileclip.data.datasets import write_synthetic_dataset
 
     out = Path(args.out) / "cache_speed"
     data = out / "data"
     write_synthetic_dataset(data, n_train=args.speed_batch * 4, n_test=0, size=64, seed=0)
     csv_path = data / "captions.csv"
-    from mobileclip.train import TrainConfig, train
+    from mobileclip.training.loop import TrainConfig, train
 
     common = TrainConfig(train_data=str(csv_path), model=args.student, steps=args.speed_steps,
                          batch_size=args.speed_batch, align_steps=0, distil_steps=0, seed=0, resume="none",

@@ -37,11 +37,11 @@ from tabulate import tabulate
 
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.cli import add_output_args, add_teacher, add_thread_counts
-from mobileclip.encoders import load_encoder
-from mobileclip.errors import BackendMissingError
-from mobileclip.model import count_macs
-from mobileclip.shims import executorch_private
+from mobileclip.utils.cli import add_output_args, add_teacher, add_thread_counts
+from mobileclip.evaluation.encoders import load_encoder
+from mobileclip.utils.errors import BackendMissingError
+from mobileclip.models.model import count_macs
+from mobileclip.utils.shims import executorch_private
 
 from .common import (RANDOM_VIT_B_32, load_teacher_spec, machine_info, machine_line,
                      run_and_write, split_list)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from mobileclip.cli import add_threads
-from mobileclip.errors import MobileClipError, cli_errors
+from mobileclip.utils.cli import add_threads
+from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .common import machine_info, machine_line
 
@@ -71,7 +71,7 @@ def _stage(out: Path, name: str, fn):
     t0 = time.time()
     res = fn()
     res["seconds"] = time.time() - t0
-    from mobileclip.fileio import atomic_write
+    from mobileclip.utils.fileio import atomic_write
 
     atomic_write(path, json.dumps(res, indent=2))
     print(f"[{name}] {res['seconds']:.0f} s", flush=True)
@@ -79,10 +79,10 @@ def _stage(out: Path, name: str, fn):
 
 
 def _text_student(cfg, data: dict, teacher: str, run: Path) -> dict:
-    from mobileclip.multilingual_eval import translation_retrieval
-    from mobileclip.text_checkpoint import load_text_checkpoint
-    from mobileclip.text_teachers import load_text_teacher
-    from mobileclip.train_text import TextTrainConfig, train_text
+    from mobileclip.multilingual.evaluate import translation_retrieval
+    from mobileclip.multilingual.checkpoint import load_text_checkpoint
+    from mobileclip.multilingual.teachers import load_text_teacher
+    from mobileclip.multilingual.train_text import TextTrainConfig, train_text
 
     tcfg = TextTrainConfig(parallel=[str(data["multi30k"] / f"train.{x}") for x in ["en", *LANGS]], teacher=teacher,
                            out=str(run), text_overrides=dict(TEXT_OVERRIDES), exclude_images=str(data["flickr8k"]),
@@ -101,7 +101,7 @@ def _proxy_teacher(cfg, data: dict, out: Path) -> str:
     dest = out / "proxy_teacher"
     if (dest / "config.json").is_file():
         return str(dest)
-    from mobileclip.train import TrainConfig, train
+    from mobileclip.training.loop import TrainConfig, train
 
     run = out / "proxy_run"
     train(TrainConfig(arch="hf-clip", hf_config="cpu-vit", no_kd=True, train_data=str(data["cifar10"] / "train"),
@@ -114,9 +114,9 @@ def _proxy_teacher(cfg, data: dict, out: Path) -> str:
 
 
 def _clip_pipeline(cfg, data: dict, out: Path) -> dict:
-    from mobileclip.multilingual_eval import multilingual_zero_shot
-    from mobileclip.text_checkpoint import load_text_checkpoint
-    from mobileclip.text_teachers import load_text_teacher
+    from mobileclip.multilingual.evaluate import multilingual_zero_shot
+    from mobileclip.multilingual.checkpoint import load_text_checkpoint
+    from mobileclip.multilingual.teachers import load_text_teacher
 
     teacher = cfg.clip_teacher or _proxy_teacher(cfg, data, out)
     res = _text_student(cfg, data, teacher, out / "clip_student")
@@ -127,7 +127,7 @@ def _clip_pipeline(cfg, data: dict, out: Path) -> dict:
 
 
 def _data() -> dict:
-    from mobileclip.data import extract_shared
+    from mobileclip.data.datasets import extract_shared
 
     return {"multi30k": extract_shared("multi30k.tar.gz"), "cifar10": extract_shared("cifar10.tar.gz"),
             "flickr8k": extract_shared("flickr8k_subset.tar.gz") / "captions.csv"}
@@ -216,7 +216,7 @@ def main(argv=None):
         res = run(cfg)
         print("\n" + tables(res))
         if json_path:
-            from mobileclip.fileio import atomic_write
+            from mobileclip.utils.fileio import atomic_write
 
             atomic_write(json_path, json.dumps(res, indent=2, default=str))
         return res

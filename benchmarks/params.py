@@ -16,9 +16,9 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
-from mobileclip.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads
-from mobileclip.encoders import load_encoder
-from mobileclip.model import count_macs
+from mobileclip.utils.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads
+from mobileclip.evaluation.encoders import load_encoder
+from mobileclip.models.model import count_macs
 
 from .common import load_teacher_spec, machine_info, machine_line, path_bytes, run_and_write, split_list
 

@@ -14,7 +14,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from mobileclip.errors import MobileClipError
+from mobileclip.utils.errors import MobileClipError
 
 MARKER = ".mobileclip-bench"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from export.backends import runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError
-from mobileclip.cli import add_teacher, add_thread_counts
-from mobileclip.errors import cli_errors
-from mobileclip.validate import check_writable_dir
+from mobileclip.utils.cli import add_teacher, add_thread_counts
+from mobileclip.utils.errors import cli_errors
+from mobileclip.utils.validate import check_writable_dir
 
 from . import accuracy, latency, params
 from .common import RANDOM_VIT_B_32, atomic_write, machine_line, write_outputs

@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
-from mobileclip.cli import add_model, add_output_args, add_teacher, add_threads, default_paths, set_threads
-from mobileclip.errors import MobileClipError, cli_errors
+from mobileclip.utils.cli import add_model, add_output_args, add_teacher, add_threads, default_paths, set_threads
+from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .common import machine_info, machine_line, write_outputs
 
@@ -69,9 +69,9 @@ def _machine(device: torch.device) -> dict:
 
 def _configs(args, device: torch.device, work: Path):
     """``(precision, source, TrainConfig)`` of every run, the data written and the cache built first."""
-    from mobileclip.cache_teacher import build_cache
-    from mobileclip.synthetic import write_synthetic_dataset
-    from mobileclip.train import TrainConfig
+    from mobileclip.training.cache_teacher import build_cache
+    from mobileclip.data.synthetic import write_synthetic_dataset
+    from mobileclip.training.loop import TrainConfig
 
     write_synthetic_dataset(work / "data", n_train=args.batch_size, n_test=0, size=64, seed=0)
     csv_path = work / "data" / "captions.csv"  # two captions per image: 2 x batch rows
@@ -97,9 +97,9 @@ def _configs(args, device: torch.device, work: Path):
 
 def measure(args) -> dict:
     """Every configuration's mean step time and samples/s."""
-    from mobileclip.train import train
+    from mobileclip.training.loop import train
 
-    from mobileclip.precision import precision_for
+    from mobileclip.training.precision import precision_for
 
     device = _device(args.device)
     for prec in args.precisions or []:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobileclip.errors import BackendMissingError, MobileClipError
+from mobileclip.utils.errors import BackendMissingError, MobileClipError
 
 # backend (the export.<name> module, the manifest's "backend" value) -> runtime that runs its files
 # (the name benchmarks report: LiteRT is the runtime's current name, tflite the file format's)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from mobileclip import get_tokenizer, image_transform
-from mobileclip.data import IMAGE_EXTENSIONS
+from mobileclip.data.datasets import IMAGE_EXTENSIONS
 
 from .errors import ExportError
 

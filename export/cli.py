@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from mobileclip.cli import add_threads
-from mobileclip.errors import cli_errors
-from mobileclip.fileio import remove_stale_temps
-from mobileclip.runlock import run_lock
+from mobileclip.utils.cli import add_threads
+from mobileclip.utils.errors import cli_errors
+from mobileclip.utils.fileio import remove_stale_temps
+from mobileclip.utils.runlock import run_lock
 
 from .backends import Backend
 from .errors import export_faults

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mobileclip.errors import BackendMissingError
-from mobileclip.shims import coremltools_private
+from mobileclip.utils.errors import BackendMissingError
+from mobileclip.utils.shims import coremltools_private
 
 from .backends import Backend, Lowered
 from .cli import cli_main

@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from mobileclip import create_model, load_checkpoint, save_checkpoint, tower_parameters
-from mobileclip.batchnorm import recalibrate_bn
-from mobileclip.errors import BackendMissingError, cli_errors
+from mobileclip.models.batchnorm import recalibrate_bn
+from mobileclip.utils.errors import BackendMissingError, cli_errors
 
 from .backends import BACKENDS, get_backend
 from .calibration import load_eval_data

@@ -4,7 +4,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from mobileclip.errors import MobileClipError
+from mobileclip.utils.errors import MobileClipError
 
 
 class ExportError(MobileClipError):

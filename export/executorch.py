@@ -33,9 +33,9 @@ from pathlib import Path
 
 import torch
 
-from mobileclip.errors import BackendMissingError
-from mobileclip.fileio import atomic_write
-from mobileclip.shims import executorch_private, torchao_private
+from mobileclip.utils.errors import BackendMissingError
+from mobileclip.utils.fileio import atomic_write
+from mobileclip.utils.shims import executorch_private, torchao_private
 
 from .backends import Backend, Lowered
 from .cli import cli_main
@@ -76,8 +76,8 @@ def delegation_summary(edge_program_manager) -> dict:
 def delegable(module, tower):
     """``module`` with an LSRA text tower or a MobileNetV3 image tower swapped for its XNNPACK-friendly copy
     (other modules unchanged)."""
-    from mobileclip.image_encoder import MobileNetV3Image
-    from mobileclip.lite_transformer import LiteTransformerText, export_friendly
+    from mobileclip.models.image_encoder import MobileNetV3Image
+    from mobileclip.models.lite_transformer import LiteTransformerText, export_friendly
 
     if tower == "image" and isinstance(getattr(module, "visual", None), MobileNetV3Image):
         return DelegableImageTower(module.visual).eval()

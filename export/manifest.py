@@ -13,8 +13,8 @@ from pathlib import Path
 
 import mobileclip
 from mobileclip import get_tokenizer
-from mobileclip.errors import MobileClipError
-from mobileclip.fileio import atomic_write, dumps_json
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.utils.fileio import atomic_write, dumps_json
 
 from .errors import ExportError
 from . import toolchain

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from mobileclip import load_checkpoint
-from mobileclip.errors import MobileClipError
-from mobileclip.finite import check_finite
-from mobileclip.model import count_macs
-from mobileclip.validate import check_writable_dir
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.utils.finite import check_finite
+from mobileclip.models.model import count_macs
+from mobileclip.utils.validate import check_writable_dir
 
 from .backends import Backend, Lowered
 from .calibration import load_eval_data

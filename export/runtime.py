@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mobileclip.errors import MobileClipError, cli_errors
-from mobileclip.model import clip_outputs
+from mobileclip.utils.errors import MobileClipError, cli_errors
+from mobileclip.models.model import clip_outputs
 
 from .backends import backend_name, get_backend
 from .manifest import (check_files, confined, file_problem, manifest_path, preprocess_cfg, quantization_name,

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobileclip.cli import RANDOM_VIT_B_32, add_threads
-from mobileclip.errors import MobileClipError, cli_errors
+from mobileclip.utils.cli import RANDOM_VIT_B_32, add_threads
+from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .backends import BACKENDS, get_backend
 from .errors import ExportError, export_faults
@@ -91,7 +91,7 @@ def wrap_teacher(teacher) -> dict[str, nn.Module]:
     from transformers import AttentionInterface, AttentionMaskInterface
     from transformers.masking_utils import eager_mask
 
-    from mobileclip.lite_transformer import DecomposedLayerNorm
+    from mobileclip.models.lite_transformer import DecomposedLayerNorm
 
     AttentionInterface.register(BMM_ATTENTION, bmm_attention)
     AttentionMaskInterface.register(BMM_ATTENTION, eager_mask)  # the causal text mask, as eager attention gets it
@@ -143,7 +143,7 @@ def check_out(out: Path) -> None:
 def export_teacher(cfg: TeacherExportConfig) -> dict:
     """Export the teacher's towers with every backend of ``cfg``; returns the merged manifest.
     Raises :class:`VerificationError` after writing files and manifest when a gate fails."""
-    from mobileclip.teacher import load_teacher
+    from mobileclip.models.teacher import load_teacher
 
     out = Path(cfg.out)
     backends = [get_backend(b) for b in cfg.backends]  # unknown names: one line before any work

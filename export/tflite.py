@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mobileclip.errors import BackendMissingError
-from mobileclip.fileio import atomic_write
+from mobileclip.utils.errors import BackendMissingError
+from mobileclip.utils.fileio import atomic_write
 
 from .backends import Backend, Lowered
 from .cli import cli_main

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobileclip.finite import check_finite
+from mobileclip.utils.finite import check_finite
 
 from .backends import Backend, Lowered
 from .calibration import EvalData

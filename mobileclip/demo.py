@@ -13,10 +13,14 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from . import (DEFAULT_MODEL, RANDOM_VIT_B_32, create_model, get_tokenizer, image_transform, load_checkpoint,
-               load_teacher, save_checkpoint, tower_parameters)
-from .cli import add_teacher
-from .errors import cli_errors
+from .models.factory import DEFAULT_MODEL, create_model
+from .models.teacher import RANDOM_VIT_B_32, load_teacher
+from .models.tokenizer import get_tokenizer
+from .models.transform import image_transform
+from .models.checkpoint import load_checkpoint, save_checkpoint
+from .models.model import tower_parameters
+from .utils.cli import add_teacher
+from .utils.errors import cli_errors
 
 SAMPLE_IMAGES = {"astronaut": "an astronaut", "coffee": "a cup of coffee", "chelsea": "a cat",
                  "rocket": "a rocket", "horse": "a horse"}

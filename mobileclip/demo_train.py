@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from tabulate import tabulate
 
-from . import RANDOM_VIT_B_32, load_teacher
-from .cli import add_model, add_teacher, add_threads, set_threads
-from .errors import cli_errors
-from .fileio import write_json
+from .models.teacher import RANDOM_VIT_B_32, load_teacher
+from .utils.cli import add_model, add_teacher, add_threads, set_threads
+from .utils.errors import cli_errors
+from .utils.fileio import write_json
 
 PROG = "python -m mobileclip.demo_train"
 
@@ -49,9 +49,9 @@ def parse_args(argv=None):
 
 
 def run(args) -> dict:
-    from .data import write_synthetic_dataset
-    from .encoders import kd_heads_from_checkpoint, load_encoder
-    from .eval import agreement, retrieval, zero_shot
+    from .data.datasets import write_synthetic_dataset
+    from .evaluation.encoders import kd_heads_from_checkpoint, load_encoder
+    from .evaluation.metrics import agreement, retrieval, zero_shot
 
     set_threads(args.threads)
     t_start = time.time()
@@ -61,7 +61,7 @@ def run(args) -> dict:
     meta = write_synthetic_dataset(data, n_train=args.n_train, n_test=args.n_test, size=64, seed=args.seed)
     train_csv, test_csv = data / meta["files"]["train_captions"], data / meta["files"]["test_captions"]
     test_classes = data / meta["files"]["test_classes"]
-    from .train import TrainConfig, train
+    from .training.loop import TrainConfig, train
 
     common = dict(train_data=str(train_csv), image_size=args.image_size, lr=1e-3, quiet=True, log_every=10,
                   resume="none", seed=args.seed, threads=args.threads, batch_size=args.batch_size,

@@ -9,11 +9,11 @@ from torch import nn
 
 from dist_helpers import spawn_gloo
 
-from mobileclip.accumulate import Splice, accumulate_step
-from mobileclip.distributed import GatherSpec
-from mobileclip.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
-                               ResponseDistillLoss, UncertaintyBalancer)
-from mobileclip.precision import precision_for
+from mobileclip.training.accumulate import Splice, accumulate_step
+from mobileclip.training.distributed import GatherSpec
+from mobileclip.training.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss,
+                                        KDHeads, ResponseDistillLoss, UncertaintyBalancer)
+from mobileclip.training.precision import precision_for
 
 TERMS = ["contrastive", "fd_image", "fd_text", "icl_image", "icl_text", "rd_i2t", "rd_t2i", "am_image", "am_text"]
 

@@ -193,7 +193,7 @@ def test_golden_fixtures_are_current(tmp_path):
     """The committed golden/ is what `python -m mobileclip.golden` writes with this environment."""
     import PIL
 
-    from mobileclip import golden as golden_mod
+    from export import golden as golden_mod
 
     committed_pre = json.loads((GOLDEN / "preprocess.json").read_text())
     out = golden_mod.write_golden(tmp_path / "golden", app_copies=False)

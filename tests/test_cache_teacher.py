@@ -6,8 +6,8 @@ import torch
 
 import mobileclip  # noqa: F401
 from mobileclip import get_tokenizer, load_teacher
-from mobileclip.cache_teacher import build_cache, main
-from mobileclip.train import train
+from mobileclip.training.cache_teacher import build_cache, main
+from mobileclip.training.loop import train
 from mobileclip.training.data import PairTransform, SeededView, build_dataset
 from test_train import base_cfg, make_csv
 

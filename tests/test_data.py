@@ -10,9 +10,10 @@ import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import MobileClipError, get_tokenizer, image_transform
-from mobileclip.data import (CaptionCsv, ClassFolder, TarShards, collate_count, expand_shards, extract_shared,
-                             main, read_caption_csv, skip_report, write_synthetic_dataset, write_tar_shards)
-from mobileclip.templates import ENSEMBLE, SINGLE, get_templates
+from mobileclip.data.datasets import (CaptionCsv, ClassFolder, TarShards, collate_count, expand_shards,
+                                      extract_shared, main, read_caption_csv, skip_report, write_synthetic_dataset,
+                                      write_tar_shards)
+from mobileclip.data.templates import ENSEMBLE, SINGLE, get_templates
 
 PRE = {"image_size": 16, "interpolation": "bicubic"}
 

@@ -15,9 +15,9 @@ from torch import nn
 
 from dist_helpers import spawn_gloo
 
-from mobileclip.distributed import GatherSpec
-from mobileclip.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
-                               ResponseDistillLoss, UncertaintyBalancer)
+from mobileclip.training.distributed import GatherSpec
+from mobileclip.training.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss,
+                                        KDHeads, ResponseDistillLoss, UncertaintyBalancer)
 
 WORLD, N_LOCAL = 2, 4
 MODES = {"default": dict(), "gather_with_grad": dict(gather_with_grad=True),

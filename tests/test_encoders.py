@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mobileclip import MobileClipError, create_model, save_checkpoint
-from mobileclip.encoders import Encoder, load_encoder
+from mobileclip.evaluation.encoders import Encoder, load_encoder
 
 
 def test_student_and_teacher_are_encoders(tiny_teacher_dir, tmp_path):

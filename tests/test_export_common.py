@@ -14,9 +14,9 @@ from export.errors import VerificationError
 from export.manifest import read_manifest, schema_path
 from export.pipeline import export_checkpoint
 from export.verify import Thresholds
-from mobileclip.fileio import atomic_write
+from mobileclip.utils.fileio import atomic_write
 from mobileclip import get_tokenizer
-from mobileclip.errors import BackendMissingError
+from mobileclip.utils.errors import BackendMissingError
 
 from export_helpers import tiny_student  # noqa: F401  (fixture)
 
@@ -171,7 +171,7 @@ def test_int8_embedding_matches_weights():
 
 def test_bn_recalibration_unfolds_collapsed_features():
     from export.calibration import load_eval_data
-    from mobileclip.batchnorm import recalibrate_bn
+    from mobileclip.models.batchnorm import recalibrate_bn
     from mobileclip import create_model
     torch.manual_seed(0)
     m = create_model("tiny-lsra-light").eval()

@@ -24,7 +24,7 @@ def teacher_export(tiny_teacher_dir, tmp_path_factory):
 
 def test_teacher_towers_exported_and_verified(teacher_export, tiny_teacher_dir):
     from export.teacher import weights_sha256
-    from mobileclip.teacher import load_teacher
+    from mobileclip.models.teacher import load_teacher
 
     manifest = read_manifest(teacher_export)
     jsonschema = pytest.importorskip("jsonschema")
@@ -54,7 +54,7 @@ def test_teacher_export_matches_pytorch_teacher(teacher_export, tiny_teacher_dir
 
     from export.backends import get_backend
     from mobileclip import get_tokenizer
-    from mobileclip.teacher import load_teacher
+    from mobileclip.models.teacher import load_teacher
 
     teacher = load_teacher(str(tiny_teacher_dir))
     ids = get_tokenizer()(["a photo of a red bicycle."])

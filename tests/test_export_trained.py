@@ -15,9 +15,9 @@ STEPS = 40  # enough to leave random init: the zero-shot logits have a structure
 
 @pytest.fixture(scope="module")
 def kd_student(tmp_path_factory):
-    from mobileclip.cli import DEFAULT_MODEL
-    from mobileclip.data import extract_shared, shared_data_dir
-    from mobileclip.train import TrainConfig, train
+    from mobileclip.utils.cli import DEFAULT_MODEL
+    from mobileclip.data.datasets import extract_shared, shared_data_dir
+    from mobileclip.training.loop import TrainConfig, train
 
     if not (shared_data_dir(None) / "cifar10.tar.gz").is_file():
         pytest.skip("cifar10.tar.gz is not in the shared data folder beside the repository")

@@ -20,8 +20,8 @@ from test_train import make_csv  # noqa: E402
 
 from benchmarks import device as D  # noqa: E402
 from mobileclip import create_model, save_checkpoint  # noqa: E402
-from mobileclip.errors import MobileClipError  # noqa: E402
-from mobileclip.train import parse_args, train  # noqa: E402
+from mobileclip.utils.errors import MobileClipError  # noqa: E402
+from mobileclip.training.loop import parse_args, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model", "tiny-lsra-light", "--no-kd", "--quiet", "--workers", "0", "--threads", "1", "--log-every", "1",
@@ -89,7 +89,7 @@ def test_2_second_run_on_the_same_out_refuses(data, tmp_path, capsys):
     out = tmp_path / "run"
     holder = _hold_lock(out)
     try:
-        from mobileclip import train as T
+        from mobileclip.training import loop as T
 
         with pytest.raises(SystemExit) as e:
             T.main(["--train-data", str(data), "--out", str(out), "--batch-size", "4", *TINY, "--steps", "2"])
@@ -108,7 +108,7 @@ def test_2_second_run_on_the_same_out_refuses(data, tmp_path, capsys):
 
 
 def test_2_stale_lock_of_a_dead_process_is_taken_over(tmp_path, capsys):
-    from mobileclip.runlock import LOCK_NAME, run_lock
+    from mobileclip.utils.runlock import LOCK_NAME, run_lock
 
     holder = _hold_lock(tmp_path)
     holder.kill()  # kill -9: the lock file stays, its flock dies with the process
@@ -144,7 +144,7 @@ def two_classes(tmp_path_factory):
 
 
 def test_3_nan_weights_are_an_error_in_eval(nan_ckpt, two_classes, tmp_path, capsys):
-    from mobileclip import eval as E
+    from mobileclip.evaluation import metrics as E
 
     with pytest.raises(SystemExit) as e:
         E.main([str(nan_ckpt), "--zeroshot", str(two_classes), "--no-progress", "--json", str(tmp_path / "r.json")])
@@ -153,7 +153,7 @@ def test_3_nan_weights_are_an_error_in_eval(nan_ckpt, two_classes, tmp_path, cap
 
 
 def test_3_nan_embeddings_are_an_error_in_encode_paths():
-    from mobileclip.eval import encode_texts
+    from mobileclip.evaluation.metrics import encode_texts
 
     model = create_model("tiny-lsra-light").eval()
     model.encode_text = lambda ids: torch.full((ids.shape[0], 32), float("nan"))  # e.g. an exported model gone bad
@@ -172,7 +172,7 @@ def test_3_nan_weights_never_reach_an_export_or_its_manifest(nan_ckpt, tmp_path,
 
 
 def test_3_json_is_strict(tmp_path):
-    from mobileclip.fileio import write_json
+    from mobileclip.utils.fileio import write_json
 
     with pytest.raises(MobileClipError, match=r"non-finite number .* at /models/0/verification/cosine_min"):
         write_json(tmp_path / "m.json", {"models": [{"verification": {"cosine_min": float("nan")}}]})
@@ -189,7 +189,7 @@ def test_4_batch_with_one_readable_image(tmp_path, capsys):
     item = (torch.zeros(3, 32, 32), torch.zeros(77, dtype=torch.long), 0)
     assert collate_train([None, item, None, None]) == (None, 3)
     assert collate_train([item, item])[0] is not None
-    from mobileclip import train as T
+    from mobileclip.training import loop as T
 
     with pytest.raises(SystemExit):
         T.main(["--train-data", str(csv_path), "--out", str(tmp_path / "r1"), *TINY, "--batch-size", "1"])
@@ -211,7 +211,7 @@ def _copy_run(src: Path, dst: Path) -> Path:
     ("no-balancer", "training state lacks balancer"),
 ])
 def test_5_damaged_or_mismatched_resume(finished_run, data, tmp_path, capsys, damage, expect):
-    from mobileclip import train as T
+    from mobileclip.training import loop as T
 
     out = _copy_run(finished_run, tmp_path / "run")
     argv = ["--train-data", str(data), "--out", str(out), "--batch-size", "4", *TINY, "--steps", "4"]
@@ -234,7 +234,7 @@ def test_5_damaged_or_mismatched_resume(finished_run, data, tmp_path, capsys, da
 
 # ------------------------------------------------------------------------------------- 6. temp files, modes
 def test_6_stale_temps_removed_at_start_and_failed_writes_leave_none(data, tmp_path):
-    from mobileclip.fileio import atomic_torch_save
+    from mobileclip.utils.fileio import atomic_torch_save
 
     out = tmp_path / "run"
     out.mkdir()
@@ -272,7 +272,7 @@ def test_6_export_removes_its_stale_temps(tmp_path, capsys):
 def test_6_written_files_get_the_umask_mode(finished_run, tmp_path):
     old = os.umask(0o022)
     try:
-        from mobileclip.fileio import atomic_write
+        from mobileclip.utils.fileio import atomic_write
 
         assert (atomic_write(tmp_path / "a.json", "{}").stat().st_mode & 0o777) == 0o644
         assert ((finished_run / "last.pt").stat().st_mode & 0o777) == 0o644
@@ -322,7 +322,7 @@ def test_7_device_never_pushes_a_file_from_outside(adb_server, phone, bench_file
 
 # ----------------------------------------------------------------------------------------- 8. smaller ones
 def test_8_csv_with_utf8_bom(tmp_path):
-    from mobileclip.data import read_caption_csv
+    from mobileclip.data.datasets import read_caption_csv
 
     p = tmp_path / "excel.csv"
     p.write_bytes("image,caption\r\na.png,a café\r\n".encode("utf-8-sig"))
@@ -369,7 +369,7 @@ def test_8_existing_manifest_not_an_object_or_invalid(finished_run, tmp_path, te
     ("--steps", "0", "--steps must be >= 1"), ("--out", "FILE/sub", "is a file, not a folder"),
 ])
 def test_8_bad_training_numbers_and_unwritable_out(data, tmp_path, capsys, flag, value, expect):
-    from mobileclip import train as T
+    from mobileclip.training import loop as T
 
     (tmp_path / "FILE").write_text("a file")
     value = str(tmp_path / value) if flag == "--out" else value
@@ -381,8 +381,8 @@ def test_8_bad_training_numbers_and_unwritable_out(data, tmp_path, capsys, flag,
 
 
 def test_8_unwritable_outputs_checked_before_the_work(tmp_path, two_classes, capsys):
-    from mobileclip import cache_teacher
-    from mobileclip import eval as E
+    from mobileclip.training import cache_teacher
+    from mobileclip.evaluation import metrics as E
 
     (tmp_path / "FILE").write_text("a file")
     with pytest.raises(SystemExit):
@@ -404,7 +404,7 @@ def test_8_device_threads(adb_server, bench_files, capsys):
 def test_8_zero_shot_on_a_single_class(tmp_path, capsys):
     from PIL import Image
 
-    from mobileclip import eval as E
+    from mobileclip.evaluation import metrics as E
 
     (tmp_path / "only" / "cat").mkdir(parents=True)
     Image.new("RGB", (40, 40)).save(tmp_path / "only" / "cat" / "0.png")

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mobileclip import get_tokenizer
-from mobileclip.errors import MobileClipError
+from mobileclip.utils.errors import MobileClipError
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,7 +70,7 @@ encoding = st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1", "cp1252"]
 def test_caption_csv_headers_and_encodings(fields, rows, enc):
     import csv
 
-    from mobileclip.data import read_caption_csv
+    from mobileclip.data.datasets import read_caption_csv
 
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -95,7 +95,7 @@ def test_caption_csv_headers_and_encodings(fields, rows, enc):
 @FAST
 @given(st.binary(max_size=300))
 def test_caption_csv_random_bytes(raw):
-    from mobileclip.data import read_caption_csv
+    from mobileclip.data.datasets import read_caption_csv
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "c.csv"
@@ -160,7 +160,7 @@ def test_manifest_file_names_and_invalid_json(entries, junk):
 @FAST
 @given(json_value)
 def test_strict_json_writer(value):
-    from mobileclip.fileio import dumps_json
+    from mobileclip.utils.fileio import dumps_json
 
     bad = {"x": [value, float("nan")]}
     assert json.loads(dumps_json(value)) == json.loads(json.dumps(value))
@@ -208,7 +208,7 @@ def test_checkpoint_payloads_load(obj):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload)
 def test_checkpoint_payloads_resume(obj):
-    from mobileclip.resume import read_resume_payload
+    from mobileclip.training.resume import read_resume_payload
     from mobileclip.training.hf_proxy import HF_TRAIN_FORMAT
 
     with saved(obj) as p:

@@ -1,7 +1,7 @@
 """python -m mobileclip.golden: the CLI contract (the fixtures themselves are checked in test_android_core.py)."""
 import pytest
 
-from mobileclip import golden
+from export import golden
 
 
 def test_help_documents_options(capsys):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mobileclip import create_model
-from mobileclip.lite_transformer import DecomposedLayerNorm, export_friendly
+from mobileclip.models.lite_transformer import DecomposedLayerNorm, export_friendly
 
 SOT, EOT = 49406, 49407
 
@@ -66,7 +66,7 @@ def test_decomposed_layer_norm_matches():
 @pytest.mark.parametrize("length", [77, 9])
 def test_long_lightweight_kernels_split_for_xnnpack(kernel_size, causal, length):
     """Kernels over 25 taps are split into depthwise parts of at most 25 taps (XNNPACK's depthwise limit)."""
-    from mobileclip.lite_transformer import MAX_DWCONV_TAPS, LightweightConv
+    from mobileclip.models.lite_transformer import MAX_DWCONV_TAPS, LightweightConv
 
     torch.manual_seed(0)
     conv = LightweightConv(16, kernel_size, heads=4, causal=causal).eval()

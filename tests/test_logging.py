@@ -1,8 +1,8 @@
-"""mobileclip._logging: the known third-party warning floods are filtered in one place, nothing else."""
+"""mobileclip.utils.logs: the known third-party warning floods are filtered in one place, nothing else."""
 import warnings
 
 import mobileclip  # noqa: F401  (installs the filters)
-from mobileclip._logging import quiet_known_noise
+from mobileclip.utils.logs import quiet_known_noise
 
 
 def test_known_flood_filtered_other_warnings_kept():

@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mobileclip.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
-                               ResponseDistillLoss, UncertaintyBalancer)
+from mobileclip.training.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss,
+                                        KDHeads, ResponseDistillLoss, UncertaintyBalancer)
 
 
 def unit(n, d, seed=0):

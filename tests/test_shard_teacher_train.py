@@ -5,14 +5,14 @@ import tarfile
 import pytest
 import torch
 
-from mobileclip.errors import MobileClipError
-from mobileclip.train import train
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.training.loop import train
 from test_train import base_cfg, make_csv, read_log
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from mobileclip.data import write_tar_shards
+    from mobileclip.data.datasets import write_tar_shards
 
     root = tmp_path_factory.mktemp("shard_kd")
     write_tar_shards(make_csv(root / "data", 12), root / "shards", samples_per_shard=4)
@@ -20,8 +20,9 @@ def shards(tmp_path_factory):
 
 
 def test_sidecars_built_streamed_and_exact(shards, tiny_teacher_dir, tmp_path, capsys):
-    from mobileclip import cache_teacher, load_teacher
-    from mobileclip.data import SHARD_STRIDE, TarShards, load_image
+    from mobileclip.training import cache_teacher
+    from mobileclip import load_teacher
+    from mobileclip.data.datasets import SHARD_STRIDE, TarShards, load_image
     from mobileclip.training.data import PairTransform, SeededAugment
     from mobileclip.training.teacher_cache import StreamedTeacherCache
 

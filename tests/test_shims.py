@@ -1,4 +1,4 @@
-"""Every private API mobileclip uses sits in mobileclip/shims/, one module per library: fail loudly when a
+"""Every private API mobileclip uses sits in mobileclip/utils/shims/, one module per library: fail loudly when a
 library update removes or changes one (the module's CHECKED_AGAINST says which version was last checked)."""
 import importlib
 import pkgutil
@@ -7,19 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-import mobileclip.shims
+import mobileclip.utils.shims
 
 
 def test_every_shim_names_its_checked_version():
-    names = [m.name for m in pkgutil.iter_modules(mobileclip.shims.__path__)]
+    names = [m.name for m in pkgutil.iter_modules(mobileclip.utils.shims.__path__)]
     assert {"torch_private", "python_html"} <= set(names)
     for name in names:
-        mod = importlib.import_module(f"mobileclip.shims.{name}")
+        mod = importlib.import_module(f"mobileclip.utils.shims.{name}")
         assert "==" in getattr(mod, "CHECKED_AGAINST", ""), f"{name} lacks CHECKED_AGAINST"
 
 
 def test_torch_batchnorm_base():
-    from mobileclip.shims.torch_private import BatchNormBase
+    from mobileclip.utils.shims.torch_private import BatchNormBase
 
     for cls in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm):
         assert issubclass(cls, BatchNormBase), f"torch {torch.__version__}: {cls.__name__} no longer a _BatchNorm"
@@ -27,13 +27,13 @@ def test_torch_batchnorm_base():
 
 
 def test_python_html_tables():
-    from mobileclip.shims.python_html import INVALID_CHARREFS, INVALID_CODEPOINTS
+    from mobileclip.utils.shims.python_html import INVALID_CHARREFS, INVALID_CODEPOINTS
 
     assert INVALID_CHARREFS[0x80] == "\u20ac" and 0x1 in INVALID_CODEPOINTS
 
 
 def test_load_teacher_and_untrained_student_leave_the_global_rng_alone():
-    from mobileclip.encoders import load_encoder
+    from mobileclip.evaluation.encoders import load_encoder
 
     torch.manual_seed(123)
     before = torch.get_rng_state()

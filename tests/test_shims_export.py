@@ -12,7 +12,7 @@ SHIMS = ["executorch_private", "torchao_private", "coremltools_private"]
 
 
 def _shim(name):
-    return importlib.import_module(f"mobileclip.shims.{name}")
+    return importlib.import_module(f"mobileclip.utils.shims.{name}")
 
 
 @pytest.mark.parametrize("name", SHIMS)
@@ -43,4 +43,4 @@ def test_private_symbols_exist(name):
                 have = {f.name for f in dataclasses.fields(getattr(mod, cls))}
                 missing += [f"{module}.{cls}.{f}" for f in fields if f not in have]
     assert not missing, (f"{dist} {installed} (shim checked against {shim.CHECKED_AGAINST}) lacks "
-                         f"{', '.join(missing)}: update mobileclip/shims/{name}.py")
+                         f"{', '.join(missing)}: update mobileclip/utils/shims/{name}.py")

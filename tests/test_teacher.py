@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from mobileclip import MobileClipError, count_parameters, get_tokenizer, load_teacher
-from mobileclip.teacher import RANDOM_VIT_B_32
+from mobileclip.models.teacher import RANDOM_VIT_B_32
 
 
 def test_local_teacher_frozen_eval_normalised(tiny_teacher_dir):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mobileclip import get_tokenizer
-from mobileclip.tokenizer import vocab_path
+from mobileclip.models.tokenizer import vocab_path
 
 VECTORS = {
     "a photo of a cat.": [49406, 320, 1125, 539, 320, 2368, 269, 49407],

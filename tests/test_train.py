@@ -11,7 +11,7 @@ import torch
 
 import mobileclip  # noqa: F401
 from mobileclip import load_checkpoint, load_teacher, read_checkpoint
-from mobileclip.train import ALL_TERMS, Schedule, TrainConfig, build_parser, lr_lambda, parse_args, train
+from mobileclip.training.loop import ALL_TERMS, Schedule, TrainConfig, build_parser, lr_lambda, parse_args, train
 
 REPO = Path(__file__).resolve().parents[1]
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20)}
@@ -117,7 +117,7 @@ def test_kd_heads_saved_when_dims_differ(toy_csv, tiny_teacher_dir, tmp_path):
     train(base_cfg(toy_csv, out, tiny_teacher_dir, steps=2, model_overrides='{"embed_dim": 16}'))
     heads = read_checkpoint(out / "final.pt")["extra"]["kd_heads"]
     assert heads["image"]["weight"].shape == (32, 16) and heads["text"]["weight"].shape == (32, 16)
-    from mobileclip.eval import kd_heads_from_checkpoint
+    from mobileclip.evaluation.metrics import kd_heads_from_checkpoint
 
     rebuilt = kd_heads_from_checkpoint(read_checkpoint(out / "final.pt"))
     assert torch.equal(rebuilt["image"].weight, heads["image"]["weight"])
@@ -159,8 +159,8 @@ def test_corrupt_and_missing_images_are_skipped(tmp_path, capsys):
 
 
 def test_nonfinite_steps_are_skipped_then_abort(toy_csv, tmp_path, monkeypatch):
-    from mobileclip import losses
-    from mobileclip.errors import MobileClipError
+    from mobileclip.training import losses
+    from mobileclip.utils.errors import MobileClipError
 
     real = losses.ClipLoss.forward
     calls = {"n": 0}
@@ -183,7 +183,7 @@ def test_nonfinite_steps_are_skipped_then_abort(toy_csv, tmp_path, monkeypatch):
 def test_an_epoch_of_skipped_steps_is_not_an_empty_epoch(toy_csv, tmp_path, monkeypatch):
     """Every step of the first epoch skipped (a non-finite loss here; an fp16 GradScaler overflow on CUDA does
     the same): the run goes on to the next epoch instead of calling the data empty."""
-    from mobileclip import losses
+    from mobileclip.training import losses
 
     real = losses.ClipLoss.forward
     calls = {"n": 0}
@@ -213,7 +213,7 @@ def test_hf_clip_proxy_teacher_roundtrip(toy_csv, tmp_path):
 
 
 def test_bad_input_is_one_line_error(tmp_path, capsys):
-    from mobileclip.train import main
+    from mobileclip.training.loop import main
 
     with pytest.raises(SystemExit) as e:
         main(["--train-data", str(tmp_path / "nope.csv"), "--no-kd", "--model", "tiny-lsra-light",
@@ -243,7 +243,7 @@ def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path, flags, port
 
 
 def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
-    from mobileclip.data import write_tar_shards
+    from mobileclip.data.datasets import write_tar_shards
 
     csv_path = make_csv(tmp_path / "data", 12)
     write_tar_shards(csv_path, tmp_path / "shards", samples_per_shard=4)
@@ -265,7 +265,7 @@ def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
 def test_precise_bn_recalibration():
     from torch import nn
 
-    from mobileclip.batchnorm import recalibrate_bn
+    from mobileclip.models.batchnorm import recalibrate_bn
 
     class Img(nn.Module):
         def __init__(self):

@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
-from ..errors import TrainError
-from ..validate import check_writable_dir
+from ..utils.cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+from ..utils.errors import TrainError
+from ..utils.validate import check_writable_dir
 
 PROG = "python -m mobileclip.train"
 OVERRIDES_EXAMPLE = '{"text_cfg": {"layers": 4, "kernel_sizes": [3, 5, 7, 7]}}'  # --help's example (a test runs it)
@@ -176,7 +176,7 @@ def _check_model_and_outputs(cfg: TrainConfig) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import train  # --help describes the command: mobileclip.train's docstring
+    from . import loop as train  # --help describes the command: mobileclip.train's docstring
 
     p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

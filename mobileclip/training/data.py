@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
-from .._torchvision import import_torchvision
-from ..data import collate_count
-from ..errors import TrainError
-from ..transform import CLIP_MEAN, CLIP_STD
+from ..utils.torchvision_guard import import_torchvision
+from ..data.datasets import collate_count
+from ..utils.errors import TrainError
+from ..models.transform import CLIP_MEAN, CLIP_STD
 
 class PairTransform:
     """PIL image -> student tensor, or (student, teacher) tensors cut from the *same* random crop.
@@ -123,7 +123,7 @@ def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", 
                   seed: int = 0, shuffle_buffer: int = 0, resample: bool = False):
     """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar; with a
     sample ``shuffle_buffer`` and shard ``resample``-ing)."""
-    from .. import data
+    from ..data import datasets as data
 
     p = Path(path)
     if is_tar_shards(path):
@@ -134,7 +134,7 @@ def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", 
             raise TrainError(f"caption CSV not found: {path}")
         return data.CaptionCsv(str(path), transform, tokenizer)
     if p.is_dir():
-        from ..templates import get_templates
+        from ..data.templates import get_templates
 
         return data.ClassFolder(str(path), transform, tokenizer, get_templates(templates), train=True)
     raise TrainError(f"--train-data {path}: expected a captions .csv, a class folder or .tar shards")

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import TrainError
-from ..model import clip_outputs
-from ..tokenizer import eot_attention_mask
-from ..transform import CLIP_MEAN, CLIP_STD
+from ..utils.errors import TrainError
+from ..models.model import clip_outputs
+from ..models.tokenizer import eot_attention_mask
+from ..models.transform import CLIP_MEAN, CLIP_STD
 
 HF_TRAIN_FORMAT = "mobileclip-kd-hfclip-train"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..distributed import GatherSpec
-from ..errors import TrainError
-from ..losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
+from .distributed import GatherSpec
+from ..utils.errors import TrainError
+from .losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss, KDHeads,
                      ResponseDistillLoss, UncertaintyBalancer)
 from .schedule import ALL_TERMS
 

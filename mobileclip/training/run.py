@@ -12,14 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import create_model, get_tokenizer, load_teacher
-from ..factory import DEFAULT_MODEL
-from ..data import TarShards
-from ..cli import set_threads
-from ..distributed import GatherSpec
-from ..errors import TrainError
-from ..precision import Precision, precision_for
-from ..validate import check_device
+from ..models.factory import DEFAULT_MODEL, create_model
+from ..models.tokenizer import get_tokenizer
+from ..models.teacher import load_teacher
+from ..data.datasets import TarShards
+from ..utils.cli import set_threads
+from .distributed import GatherSpec
+from ..utils.errors import TrainError
+from .precision import Precision, precision_for
+from ..utils.validate import check_device
 from .config import TrainConfig
 from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
 from .hf_proxy import HFClipTrainable, hf_clip_config
@@ -181,7 +182,7 @@ def _open_cache(cfg: TrainConfig):
     if not is_tar_shards(cfg.train_data):
         raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
                          f"--train-data must be the tar shards they were built for")
-    from ..data import expand_shards
+    from ..data.datasets import expand_shards
 
     return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
                                 keep=cfg.workers + 2)

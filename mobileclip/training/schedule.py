@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import TrainError
+from ..utils.errors import TrainError
 
 FD_TERMS = ["fd_image", "fd_text"]
 ICL_TERMS = ["icl_image", "icl_text"]

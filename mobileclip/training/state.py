@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import save_checkpoint
-from ..errors import TrainError
-from ..fileio import atomic_torch_save
-from ..resume import check_resume_settings, read_resume_payload
+from ..models.checkpoint import save_checkpoint
+from ..utils.errors import TrainError
+from ..utils.fileio import atomic_torch_save
+from .resume import check_resume_settings, read_resume_payload
 from .hf_proxy import HF_TRAIN_FORMAT, hf_config_dict
 from .run import Run
 

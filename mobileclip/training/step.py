@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from ..accumulate import accumulate_step
-from ..tokenizer import trim_padding
+from .accumulate import accumulate_step
+from ..models.tokenizer import trim_padding
 from .run import Run
 
 

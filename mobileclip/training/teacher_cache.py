@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from ..errors import TrainError
+from ..utils.errors import TrainError
 
 class TeacherCache:
     """Precomputed teacher embeddings (``python -m mobileclip.cache_teacher``) looked up by (variant, index)."""
@@ -58,8 +58,8 @@ class StreamedTeacherCache:
     ``keep`` shards loaded, so memory stays flat however many shards the dataset has."""
 
     def __init__(self, folder, shards, seed: int, crop_scale, keep: int = 2):
-        from ..errors import MobileClipError
-        from ..shard_cache import ShardTeacherCache, read_meta, sidecar_path
+        from ..utils.errors import MobileClipError
+        from .shard_cache import ShardTeacherCache, read_meta, sidecar_path
 
         first = sidecar_path(shards[0], folder)
         if not first.is_file():
@@ -92,7 +92,7 @@ class StreamedTeacherCache:
         return emb
 
     def lookup(self, variant: int, indices: torch.Tensor, device) -> dict:
-        from ..data import SHARD_STRIDE
+        from ..data.datasets import SHARD_STRIDE
 
         images, texts, scale = [], [], None
         for index in indices.tolist():
