@@ -58,7 +58,7 @@ def test_training_with_cache_equals_online(toy, tiny_teacher_dir, tmp_path):
         train(base_cfg(toy, tmp_path / "bad", None, no_kd=False, teacher_cache=str(path), seed=2, steps=1))
 
 
-@pytest.mark.parametrize("module", ["mobileclip.cache_teacher", "benchmarks.kd_ablation", "mobileclip.demo_train"])
+@pytest.mark.parametrize("module", ["mobileclip.training.cache_teacher", "benchmarks.kd_ablation", "mobileclip.demo_train"])
 def test_cli_help_documents_options(module, capsys):
     import importlib
 
