@@ -148,10 +148,10 @@ def check_config(cfg: TrainConfig) -> None:
             raise TrainError(f"--model-overrides: not a JSON object ({e})") from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import loop as train  # --help describes the command: mobileclip.train's docstring
-
-    p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``python -m mobileclip.train``; ``description``: its ``--help`` text (the command passes
+    its docstring in, so that this module does not import the command)."""
+    p = argparse.ArgumentParser(prog=PROG, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for add in (_data_args, _model_args, _kd_args, _optim_args, _output_args):
         add(p)
@@ -257,7 +257,7 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def parse_args(argv=None) -> TrainConfig:
-    """Command-line arguments -> :class:`TrainConfig`."""
-    return TrainConfig.from_namespace(build_parser().parse_args(argv))
+def parse_args(argv=None, description: str | None = None) -> TrainConfig:
+    """Command-line arguments -> :class:`TrainConfig` (``description``: the ``--help`` text)."""
+    return TrainConfig.from_namespace(build_parser(description).parse_args(argv))
 

@@ -135,7 +135,7 @@ def _build_student(cfg: TrainConfig) -> torch.nn.Module:
         overrides.setdefault("vision_cfg", {})["image_size"] = cfg.image_size
     student = create_model(cfg.model, **overrides)
     if cfg.init:
-        from . import load_checkpoint
+        from ..models.checkpoint import load_checkpoint
 
         student.load_state_dict(load_checkpoint(cfg.init).state_dict())
     return student

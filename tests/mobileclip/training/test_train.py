@@ -338,3 +338,17 @@ def test_accumulation_equals_the_larger_batch(toy_csv, tiny_teacher_dir, tmp_pat
         live = p.grad.abs() > 1e-5  # Adam's first step is ~lr*sign(g): meaningless where g is rounding noise
         torch.testing.assert_close(pa[name][live], p[live], rtol=1e-4, atol=1e-6, msg=name)
     assert n_grads > 10 and pb["balancer.log_vars"].grad.abs().sum() > 0
+
+
+def test_init_starts_from_the_checkpoints_weights(tmp_path):
+    """``--init``: the student starts from a checkpoint's weights (it once imported load_checkpoint from the
+    wrong package and failed at the first run that used it)."""
+    from mobileclip import create_model, save_checkpoint
+    from mobileclip.training.run import _build_student
+
+    torch.manual_seed(1)
+    src = create_model("tiny-lsra-light")
+    path = save_checkpoint(src, tmp_path / "init.pt")
+    student = _build_student(TrainConfig(train_data="d.csv", model="tiny-lsra-light", init=str(path)))
+    for (name, a), b in zip(student.state_dict().items(), src.state_dict().values()):
+        assert torch.equal(a, b), name
