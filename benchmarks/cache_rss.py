@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mobileclip.utils.cli import add_model, add_output_args, default_paths
+from mobileclip.models.options import add_model
+
+from mobileclip.utils.cli import add_output_args, default_paths
 from mobileclip.utils.errors import cli_errors
 
 from .common import machine_info, machine_line, write_outputs

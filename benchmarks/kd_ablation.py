@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
-from mobileclip.utils.cli import add_model, add_threads, set_threads
+from mobileclip.models.options import add_model
+from mobileclip.utils.cli import add_threads, set_threads
 from mobileclip.utils.errors import cli_errors
 from mobileclip.utils.fileio import write_json
 

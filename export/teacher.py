@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobileclip.utils.cli import RANDOM_VIT_B_32, add_threads
+from mobileclip.models.teacher import RANDOM_VIT_B_32
+
+from mobileclip.utils.cli import add_threads
 from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .backends import BACKENDS, get_backend

@@ -23,7 +23,8 @@ import torch
 from tabulate import tabulate
 
 from .models.teacher import RANDOM_VIT_B_32, load_teacher
-from .utils.cli import add_model, add_teacher, add_threads, set_threads
+from .models.options import add_model, add_teacher
+from .utils.cli import add_threads, set_threads
 from .utils.errors import cli_errors
 from .utils.fileio import write_json
 

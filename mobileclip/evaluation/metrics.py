@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..utils.cli import add_teacher, add_threads, set_threads
+from ..models.options import add_teacher
+
+from ..utils.cli import add_threads, set_threads
 from ..data.datasets import ClassFolder, SkipCounter, collate_count, load_image, read_caption_csv
 from .encoders import encoder_label, kd_heads_from_checkpoint, load_encoder, prepare_inputs
 from ..utils.errors import MobileClipError, cli_errors

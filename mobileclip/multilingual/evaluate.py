@@ -19,7 +19,9 @@ import json
 import torch
 import torch.nn.functional as F
 
-from ..utils.cli import add_teacher, add_threads
+from ..models.options import add_teacher
+
+from ..utils.cli import add_threads
 from ..utils.errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.multilingual_eval"

@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
-from ..utils.cli import add_teacher, add_threads
+from ..models.options import add_teacher
+
+from ..utils.cli import add_threads
 from ..utils.errors import MobileClipError, cli_errors
 from ..training.schedule import lr_lambda
 

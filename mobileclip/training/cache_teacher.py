@@ -35,7 +35,7 @@ from ..models.tokenizer import get_tokenizer
 from ..models.teacher import load_teacher
 from ..utils.errors import MobileClipError, cli_errors
 from ..utils.fileio import atomic_torch_save
-from ..utils.cli import add_teacher
+from ..models.options import add_teacher
 from ..data.datasets import collate_count
 from ..models.tokenizer import trim_padding
 from .data import PairTransform, SeededView, build_dataset, is_tar_shards

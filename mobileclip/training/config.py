@@ -7,7 +7,13 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from ..utils.cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+from ..models.factory import DEFAULT_MODEL
+
+from ..models.options import TEACHER_SPECS, add_model, add_teacher
+
+from ..models.teacher import DEFAULT_TEACHER
+
+from ..utils.cli import add_threads
 from ..utils.errors import TrainError
 from ..utils.validate import check_writable_dir
 

@@ -15,7 +15,7 @@ STEPS = 40  # enough to leave random init: the zero-shot logits have a structure
 
 @pytest.fixture(scope="module")
 def kd_student(tmp_path_factory):
-    from mobileclip.utils.cli import DEFAULT_MODEL
+    from mobileclip.models.factory import DEFAULT_MODEL
     from mobileclip.data.datasets import extract_shared, shared_data_dir
     from mobileclip.training.loop import TrainConfig, train
 
