@@ -28,5 +28,5 @@ def test_load_encoder_errors(tiny_teacher_dir, tmp_path):
         load_encoder(str(tmp_path / "nope.pt"))
     (tmp_path / "exp").mkdir()
     (tmp_path / "exp" / "manifest.json").write_text("{}")
-    with pytest.raises(MobileClipError, match="export folder"):
+    with pytest.raises(MobileClipError, match="export folder: load it with export.runtime.load_exported"):
         load_encoder(tmp_path / "exp")
