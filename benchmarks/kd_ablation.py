@@ -158,7 +158,7 @@ def _plot(results: dict, path: Path):
 def run_cache_speed(args) -> dict:
     """Same process, same data: N KD steps with the online ViT-B/32-shaped teacher, then N with the cache."""
     from mobileclip.training.cache_teacher import build_cache
-    from mobileclip.data.datasets import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     out = Path(args.out) / "cache_speed"
     data = out / "data"

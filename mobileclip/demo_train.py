@@ -50,7 +50,7 @@ def parse_args(argv=None):
 
 
 def run(args) -> dict:
-    from .data.datasets import write_synthetic_dataset
+    from .data.synthetic import write_synthetic_dataset
     from .evaluation.encoders import kd_heads_from_checkpoint, load_encoder
     from .evaluation.metrics import agreement, retrieval, zero_shot
 

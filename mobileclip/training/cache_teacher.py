@@ -104,7 +104,7 @@ def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int
                       batch_size: int = 64, crop_scale=(0.9, 1.0), device: str = "cpu") -> dict:
     """Per-shard teacher sidecars for tar shards, this process's share (``RANK``/``WORLD_SIZE`` of torchrun:
     shards split ``rank::world_size``); valid sidecars are kept, ones built for other settings refused."""
-    from ..data.datasets import TarShards
+    from ..data.shards import TarShards
     from .shard_cache import build_shard_sidecars
     from .data import SeededAugment
 

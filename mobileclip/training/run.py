@@ -15,7 +15,7 @@ import torch
 from ..models.factory import create_model
 from ..models.tokenizer import get_tokenizer
 from ..models.teacher import load_teacher
-from ..data.datasets import TarShards
+from ..data.shards import TarShards
 from .distributed import GatherSpec
 from ..utils.errors import TrainError
 from .precision import Precision, precision_for
@@ -148,7 +148,7 @@ def _open_cache(cfg: TrainConfig):
     if not is_tar_shards(cfg.train_data):
         raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
                          f"--train-data must be the tar shards they were built for")
-    from ..data.datasets import expand_shards
+    from ..data.shards import expand_shards
 
     return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
                                 keep=cfg.workers + 2)

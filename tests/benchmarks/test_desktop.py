@@ -24,7 +24,7 @@ def tiny_student(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
-    from mobileclip.data.datasets import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     out = tmp_path_factory.mktemp("synth") / "data"
     write_synthetic_dataset(out, n_train=8, n_test=24, size=32, seed=0)

@@ -45,7 +45,7 @@ def test_latency_exported_runtimes(exported, tmp_path):
 
 
 def test_accuracy_and_sizes_exported(exported, tiny_student, tiny_teacher_dir, tmp_path):  # noqa: F811
-    from mobileclip.data.datasets import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     data = tmp_path / "synth"
     write_synthetic_dataset(data, n_train=4, n_test=16, size=32)

@@ -13,7 +13,7 @@ from benchmarks import report as R
 
 
 def test_report_tiny(tiny_teacher_dir, tmp_path, capsys):
-    from mobileclip.data.datasets import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     torch.manual_seed(0)
     student = save_checkpoint(create_model("tiny-lsra-light"), tmp_path / "s.pt")

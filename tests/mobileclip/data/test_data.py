@@ -10,9 +10,11 @@ import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import MobileClipError, get_tokenizer, image_transform
-from mobileclip.data.datasets import (CaptionCsv, ClassFolder, TarShards, collate_count, expand_shards,
-                                      extract_shared, main, read_caption_csv, skip_report, write_synthetic_dataset,
-                                      write_tar_shards)
+from mobileclip.data.datasets import (CaptionCsv, ClassFolder, collate_count, extract_shared, read_caption_csv,
+                                      skip_report)
+from mobileclip.data.prepare import main
+from mobileclip.data.shards import TarShards, expand_shards, write_tar_shards
+from mobileclip.data.synthetic import write_synthetic_dataset
 from mobileclip.data.templates import ENSEMBLE, SINGLE, get_templates
 
 PRE = {"image_size": 16, "interpolation": "bicubic"}

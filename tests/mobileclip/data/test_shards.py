@@ -10,7 +10,7 @@ import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import get_tokenizer, image_transform
-from mobileclip.data.datasets import SHARD_STRIDE, TarShards
+from mobileclip.data.shards import SHARD_STRIDE, TarShards
 
 PRE = {"image_size": 8, "interpolation": "bicubic"}
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import MobileClipError, get_tokenizer
-from mobileclip.data.datasets import SHARD_STRIDE, TarShards
+from mobileclip.data.shards import SHARD_STRIDE, TarShards
 from mobileclip.training.shard_cache import ShardTeacherCache, build_shard_sidecars, read_meta, sidecar_path
 
 SETTINGS = {"teacher": "fake", "seed": 0, "crop_scale": [0.9, 1.0]}

@@ -12,7 +12,7 @@ from tests.mobileclip.training.test_train import base_cfg, make_csv, read_log
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from mobileclip.data.datasets import write_tar_shards
+    from mobileclip.data.shards import write_tar_shards
 
     root = tmp_path_factory.mktemp("shard_kd")
     write_tar_shards(make_csv(root / "data", 12), root / "shards", samples_per_shard=4)
@@ -22,7 +22,8 @@ def shards(tmp_path_factory):
 def test_sidecars_built_streamed_and_exact(shards, tiny_teacher_dir, tmp_path, capsys):
     from mobileclip.training import cache_teacher
     from mobileclip import load_teacher
-    from mobileclip.data.datasets import SHARD_STRIDE, TarShards, load_image
+    from mobileclip.data.datasets import load_image
+    from mobileclip.data.shards import SHARD_STRIDE, TarShards
     from mobileclip.training.data import PairTransform, SeededAugment
     from mobileclip.training.teacher_cache import StreamedTeacherCache
 
