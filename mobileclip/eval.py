@@ -1,5 +1,5 @@
-"""``python -m mobileclip.eval``: the command; its code lives in :mod:`mobileclip.evaluation.metrics`."""
-from mobileclip.evaluation.metrics import main
+"""``python -m mobileclip.eval``: the command; its code lives in :mod:`mobileclip.evaluation.evaluate`."""
+from mobileclip.evaluation.evaluate import main
 
 if __name__ == "__main__":
     main()

@@ -144,7 +144,7 @@ def two_classes(tmp_path_factory):
 
 
 def test_3_nan_weights_are_an_error_in_eval(nan_ckpt, two_classes, tmp_path, capsys):
-    from mobileclip.evaluation import metrics as E
+    from mobileclip.evaluation import evaluate as E
 
     with pytest.raises(SystemExit) as e:
         E.main([str(nan_ckpt), "--zeroshot", str(two_classes), "--no-progress", "--json", str(tmp_path / "r.json")])
@@ -382,7 +382,7 @@ def test_8_bad_training_numbers_and_unwritable_out(data, tmp_path, capsys, flag,
 
 def test_8_unwritable_outputs_checked_before_the_work(tmp_path, two_classes, capsys):
     from mobileclip.training import cache_teacher
-    from mobileclip.evaluation import metrics as E
+    from mobileclip.evaluation import evaluate as E
 
     (tmp_path / "FILE").write_text("a file")
     with pytest.raises(SystemExit):
@@ -404,7 +404,7 @@ def test_8_device_threads(adb_server, bench_files, capsys):
 def test_8_zero_shot_on_a_single_class(tmp_path, capsys):
     from PIL import Image
 
-    from mobileclip.evaluation import metrics as E
+    from mobileclip.evaluation import evaluate as E
 
     (tmp_path / "only" / "cat").mkdir(parents=True)
     Image.new("RGB", (40, 40)).save(tmp_path / "only" / "cat" / "0.png")

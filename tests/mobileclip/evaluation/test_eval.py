@@ -14,8 +14,9 @@ import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import create_model, get_tokenizer, save_checkpoint
 from mobileclip.data.synthetic import write_synthetic_dataset
 from mobileclip.utils.errors import CheckpointError
+from mobileclip.evaluation.evaluate import main, parse_args
 from mobileclip.evaluation.metrics import (agreement, class_embeddings, confusion_matrix, kd_heads_from_checkpoint,
-                                           load_encoder, main, parse_args, retrieval, zero_shot)
+                                           load_encoder, retrieval, zero_shot)
 
 from tests.conftest import REPO
 
