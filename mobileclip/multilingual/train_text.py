@@ -173,6 +173,14 @@ def _log(out: Path, row: dict, first: bool):
         w.writerow(row)
 
 
+def _optimizer(cfg: TextTrainConfig, text, logit_scale) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices (not on embeddings, norms, biases or the logit scale)."""
+    decay = [p for n, p in text.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in text.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay + [logit_scale], "weight_decay": 0.0}], lr=cfg.lr)
+
+
 def train_text(cfg: TextTrainConfig) -> dict:
     """Train; returns ``{"checkpoint": path, "steps": n, "final_terms": {...}, "seconds": s}``."""
     from .checkpoint import save_text_checkpoint
@@ -200,10 +208,7 @@ def train_text(cfg: TextTrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     text = model.text.train()
     logit_scale = torch.nn.Parameter(model.logit_scale.detach().clone())
-    decay = [p for n, p in text.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in text.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay + [logit_scale], "weight_decay": 0.0}], lr=cfg.lr)
+    opt = _optimizer(cfg, text, logit_scale)
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _resume(cfg, out, text, logit_scale, opt, gen)
     langs, n, b = corpus.languages, len(corpus), min(cfg.batch_size, len(corpus))

@@ -83,6 +83,7 @@ def violations(root: Path = REPO) -> list[str]:
                 problems.append(f"{where}: {name} ({src}) imports {target} ({dst}), which is not below it")
             if target in graph and target != name:
                 graph[name].add(target)
+    problems = list(dict.fromkeys(problems))  # one line per import statement, not per imported name
     return problems + missing_names(modules, root) + [f"import circle among: {', '.join(c)}" for c in circles(graph)]
 
 
@@ -161,6 +162,38 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_imports_point_down_without_circles_or_the_face():
     problems = violations()
     assert not problems, "\n".join(problems)
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+
+
+def oversized(root: Path = REPO) -> list[str]:
+    """Modules over 400 lines and functions (methods, nested ones) over 60 lines, ``def`` to last line."""
+    out = []
+    for name, path in source_modules(root).items():
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            out.append(f"{path.relative_to(root)}: {len(text.splitlines())} lines (> {MAX_MODULE_LINES})")
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    out.append(f"{path.relative_to(root)}:{node.lineno}: {node.name}() {n} lines "
+                               f"(> {MAX_FUNCTION_LINES})")
+    return out
+
+
+def test_modules_and_functions_stay_small():
+    problems = oversized()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_size_check_catches(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(60))
+    root = _tree(tmp_path, {"export/big.py": "\n" * 401, "benchmarks/f.py": f"def f():\n{body}"})
+    problems = oversized(root)
+    assert any("export/big.py: 401 lines" in p for p in problems), problems
+    assert any("f() 61 lines" in p for p in problems), problems
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
