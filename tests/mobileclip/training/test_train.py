@@ -352,3 +352,18 @@ def test_init_starts_from_the_checkpoints_weights(tmp_path):
     student = _build_student(TrainConfig(train_data="d.csv", model="tiny-lsra-light", init=str(path)))
     for (name, a), b in zip(student.state_dict().items(), src.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_cli_defaults_are_written_once_in_the_dataclass():
+    """No ``default=`` on any training flag: the parser takes every default from the TrainConfig fields."""
+    import ast
+    import inspect
+
+    from mobileclip.training import config
+
+    calls = [n for n in ast.walk(ast.parse(inspect.getsource(config)))
+             if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "add_argument"]
+    assert len(calls) > 30 and [n.lineno for n in calls if any(k.arg == "default" for k in n.keywords)] == []
+    parser = build_parser()
+    for name, value in config.defaults().items():
+        assert parser.get_default(name) == value, name
