@@ -90,7 +90,7 @@ def core_classes(junit_classpath, tmp_path_factory) -> Path:
 
 def _flickr_ids_file() -> tuple[Path, int] | None:
     """Python's ids for every Flickr8k-subset caption, JSON lines in the git-ignored cache (rebuilt when stale)."""
-    from tests.conftest import SHARED_DATA, shared_member
+    from tests.support.data import SHARED_DATA, shared_member
 
     if not (SHARED_DATA / "flickr8k_subset.tar.gz").is_file():
         return None

@@ -4,22 +4,13 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
-from mobileclip import create_model, save_checkpoint
+from mobileclip import create_model
 
 from benchmarks import accuracy as A
 from benchmarks import latency as L
 from benchmarks import params as P
-
-
-@pytest.fixture(scope="module")
-def tiny_student(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("student") / "tiny.pt"
-    save_checkpoint(create_model("tiny-lsra-light"), path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +29,8 @@ def test_help(cli, capsys):
     assert e.value.code == 0 and "--out" in capsys.readouterr().out
 
 
-def test_params_tiny(tiny_student, tiny_teacher_dir, tmp_path):
-    res = P.main(["--students", f"tiny-lsra-light,{tiny_student}", "--teacher", str(tiny_teacher_dir),
+def test_params_tiny(tiny_ckpt, tiny_teacher_dir, tmp_path):
+    res = P.main(["--students", f"tiny-lsra-light,{tiny_ckpt}", "--teacher", str(tiny_teacher_dir),
                   "--out", str(tmp_path)])
     teacher, reg, ckpt = res["models"]
     model = create_model("tiny-lsra-light")
@@ -106,8 +97,8 @@ def test_latency_torch_compile(tmp_path):
     assert runtimes == {"eager", "compile"}  # compile either measured or skipped with its reason
 
 
-def test_accuracy_tiny(tiny_student, tiny_teacher_dir, synth, tmp_path):
-    res = A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"),
+def test_accuracy_tiny(tiny_ckpt, tiny_teacher_dir, synth, tmp_path):
+    res = A.main([str(tiny_ckpt), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(synth / "classes" / "test"),
                   "--retrieval", str(synth / "captions_test.csv"), "--templates", "single", "--no-progress",
                   "--out", str(tmp_path)])
     teacher, student = res["results"][:2]
@@ -119,16 +110,16 @@ def test_accuracy_tiny(tiny_student, tiny_teacher_dir, synth, tmp_path):
     assert f"Teacher: **{teacher['model']}**" in md and "zero-shot top-1 %" in md
 
 
-def test_accuracy_errors(tiny_student, tiny_teacher_dir, tmp_path, capsys):
+def test_accuracy_errors(tiny_ckpt, tiny_teacher_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path / "missing"),
+        A.main([str(tiny_ckpt), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path / "missing"),
                 "--no-retrieval"])  # without it the default Flickr8k retrieval set needs ../shared/data first
     assert "is not a folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         A.main([str(tmp_path / "x.pt"), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path)])
     assert "benchmarks.accuracy: error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        A.main([str(tiny_student), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path),
+        A.main([str(tiny_ckpt), "--teacher", str(tiny_teacher_dir), "--zeroshot", str(tmp_path),
                 "--no-retrieval", "--export", str(tmp_path / "no-export")])
     assert "no export manifest" in capsys.readouterr().err
 

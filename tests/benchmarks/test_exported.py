@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.support.export_helpers import require, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import require
 
 from benchmarks import accuracy as A
 from benchmarks import latency as L

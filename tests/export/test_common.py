@@ -18,8 +18,6 @@ from mobileclip.utils.fileio import atomic_write
 from mobileclip import get_tokenizer
 from mobileclip.utils.errors import BackendMissingError
 
-from tests.support.export_helpers import tiny_student  # noqa: F401  (fixture)
-
 
 class FakeBackend(Backend):
     """Writes the tower's TorchScript; its embedder adds ``noise`` to the PyTorch output."""

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.support.export_helpers import require, run_export, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import require, run_export
 from tests.apps.test_android_core import GOLDEN, core_classes, junit_classpath  # noqa: F401  (fixtures)
 from tests.export.test_runtime_pins import catalog_version
 

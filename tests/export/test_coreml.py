@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 
-from tests.support.export_helpers import check_text_exports, entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import check_text_exports, entry, require, run_export, text_export_fixture
 
 BACKEND = "coreml"
 

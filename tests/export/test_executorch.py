@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.support.export_helpers import check_text_exports, entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import check_text_exports, require, text_export_fixture
 
 BACKEND = "executorch"
 
@@ -55,13 +55,6 @@ def test_pte_runs_in_runtime_like_pytorch(text_export, tiny_student):
     assert torch.nn.functional.cosine_similarity(enc.encode_text(ids), ref).min() > 0.9999
     with pytest.raises(Exception, match="no executorch fp32 image model"):
         enc.encode_image(torch.zeros(1, 3, 32, 32))
-
-
-@pytest.mark.slow
-def test_image_tower_fp32(tiny_student, tmp_path):
-    require("executorch")
-    m = run_export(BACKEND, tiny_student, tmp_path, "none", towers=("image",))
-    assert entry(m, BACKEND, "image", "fp32")["verification"]["cosine_min"] >= 0.9999
 
 
 def _quantized_conv_weights(graph_module) -> dict[str, bool]:

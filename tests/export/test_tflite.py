@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 
-import pytest
 import torch
 
-from tests.support.export_helpers import check_text_exports, entry, require, run_export, text_export_fixture, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import check_text_exports, require, text_export_fixture
 
 BACKEND = "tflite"
 
@@ -27,13 +26,6 @@ def test_tflite_runs_in_interpreter_like_pytorch(text_export, tiny_student):
     with torch.no_grad():
         ref = load_checkpoint(tiny_student).encode_text(ids)
     assert torch.nn.functional.cosine_similarity(enc.encode_text(ids), ref).min() > 0.99
-
-
-@pytest.mark.slow
-def test_image_tower_fp32(tiny_student, tmp_path):
-    require("litert_torch")
-    m = run_export(BACKEND, tiny_student, tmp_path, "none", towers=("image",))
-    assert entry(m, BACKEND, "image", "fp32")["verification"]["cosine_min"] >= 0.9999
 
 
 def _op_input_dtypes(path) -> dict[str, list]:

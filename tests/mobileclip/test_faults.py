@@ -16,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from tests.benchmarks.test_device import _argv, _connect, adb_server, bench_files, phone  # noqa: E402,F401  (fixtures)
-from tests.mobileclip.training.test_train import make_csv  # noqa: E402
+from tests.support.data import make_csv  # noqa: E402
 
 from benchmarks import device as D  # noqa: E402
 from mobileclip import create_model, save_checkpoint  # noqa: E402

@@ -23,13 +23,6 @@ def require(module: str):
         pytest.skip(f"optional backend package {module} not installed ({e})")
 
 
-@pytest.fixture(scope="session")
-def tiny_student(tmp_path_factory) -> Path:
-    from export.demo import make_bn_calibrated_student
-
-    return make_bn_calibrated_student(tmp_path_factory.mktemp("student") / "tiny.pt", "tiny-lsra-light")
-
-
 def run_export(backend_name: str, ckpt: Path, out: Path, quantize: str, towers=("text",), thresholds=None, **kw):
     from export.pipeline import export_checkpoint
     from export.verify import Thresholds

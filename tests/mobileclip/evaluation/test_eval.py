@@ -11,14 +11,14 @@ import torch
 import torch.nn.functional as F
 
 import mobileclip  # noqa: F401  (before torchvision)
-from mobileclip import create_model, get_tokenizer, save_checkpoint
+from mobileclip import get_tokenizer, save_checkpoint
 from mobileclip.data.synthetic import write_synthetic_dataset
 from mobileclip.utils.errors import CheckpointError
 from mobileclip.evaluation.evaluate import main, parse_args
 from mobileclip.evaluation.metrics import (agreement, class_embeddings, confusion_matrix, kd_heads_from_checkpoint,
                                            load_encoder, retrieval, zero_shot)
 
-from tests.conftest import REPO
+from tests.support.data import REPO
 
 RAW = {"image_size": 8, "interpolation": "bicubic", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 COLOURS = {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255)}
@@ -134,14 +134,6 @@ def synth(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "data"
     write_synthetic_dataset(out, n_train=0, n_test=16, size=40, seed=3)
     return out
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(create_model("tiny-lsra-light"), path)
-    return path
 
 
 def test_agreement_identity(synth, tiny_ckpt):

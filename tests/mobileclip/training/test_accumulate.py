@@ -11,53 +11,8 @@ from tests.support.dist_helpers import spawn_gloo
 
 from mobileclip.training.accumulate import Splice, accumulate_step
 from mobileclip.training.distributed import GatherSpec
-from mobileclip.training.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss,
-                                        KDHeads, ResponseDistillLoss, UncertaintyBalancer)
 from mobileclip.training.precision import precision_for
-
-TERMS = ["contrastive", "fd_image", "fd_text", "icl_image", "icl_text", "rd_i2t", "rd_t2i", "am_image", "am_text"]
-
-
-class TinyKD(nn.Module):
-    """The trainer's KD module in miniature, split the way accumulation needs: ``features`` and ``forward``."""
-
-    def __init__(self, dropout: float = 0.0, batchnorm: bool = False, gather: GatherSpec = GatherSpec()):
-        super().__init__()
-        torch.manual_seed(0)
-        self.image = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6) if batchnorm else nn.Identity(),
-                                   nn.Dropout(dropout))
-        self.text = nn.Linear(7, 6)
-        self.log_scale = nn.Parameter(torch.tensor(2.0))
-        self.heads = KDHeads(6, 8)
-        self.clip, self.fd, self.icl = ClipLoss(gather), FeatureDistillLoss("cosine"), InteractiveContrastiveLoss(gather)
-        self.rd, self.am = ResponseDistillLoss(2.0, gather), AffinityMimicLoss(1.5, gather)
-        self.balancer = UncertaintyBalancer(TERMS)
-        with torch.no_grad():
-            self.balancer.log_vars.copy_(torch.linspace(-0.5, 0.7, len(TERMS)))
-        self.seen_live = []
-
-    def features(self, mb):
-        x_img, x_txt, t_img, t_txt = mb
-        s_img, s_txt = F.normalize(self.image(x_img), dim=-1), F.normalize(self.text(x_txt), dim=-1)
-        return {"s_img": s_img, "s_txt": s_txt, "m_img": self.heads.map_image(s_img),  # heads before the splice
-                "m_txt": self.heads.map_text(s_txt), "scale": self.log_scale.exp(), "t_img": t_img, "t_txt": t_txt}
-
-    def forward(self, mb, splice: Splice | None = None):
-        f = self.features(mb)
-        if splice is not None:
-            self.seen_live.append((splice.j, {k: v.detach() for k, v in f.items()}))
-            f = splice.splice(f)
-        s_img, s_txt, m_img, m_txt = f["s_img"], f["s_txt"], f["m_img"], f["m_txt"]
-        scale, t_img, t_txt = f["scale"], f["t_img"], f["t_txt"]
-        t_scale = torch.tensor(20.0)
-        terms = dict(self.clip(s_img, s_txt, scale))
-        terms.update(self.fd(m_img, m_txt, t_img, t_txt))
-        terms.update(self.icl(m_img, m_txt, t_img, t_txt, scale))
-        terms.update(self.rd(s_img, s_txt, scale, t_img, t_txt, t_scale))
-        terms.update(self.am(s_img, s_txt, scale, t_img, t_txt, t_scale))
-        total, _ = self.balancer(terms, detach_weights=splice is not None and not splice.loss_params_live)
-        return total, terms
-
+from tests.support.toy_kd import TERMS, ToyKD as TinyKD
 
 def batch(n=8, seed=1):
     g = torch.Generator().manual_seed(seed)

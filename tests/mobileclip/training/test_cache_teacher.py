@@ -9,7 +9,8 @@ from mobileclip import get_tokenizer, load_teacher
 from mobileclip.training.cache_teacher import build_cache, main
 from mobileclip.training.loop import train
 from mobileclip.training.data import PairTransform, SeededView, build_dataset
-from tests.mobileclip.training.test_train import base_cfg, make_csv
+from tests.support.data import make_csv
+from tests.support.training import base_cfg
 
 
 @pytest.fixture(scope="module")

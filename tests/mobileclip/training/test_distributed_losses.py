@@ -16,40 +16,18 @@ from torch import nn
 from tests.support.dist_helpers import spawn_gloo
 
 from mobileclip.training.distributed import GatherSpec
-from mobileclip.training.losses import (AffinityMimicLoss, ClipLoss, FeatureDistillLoss, InteractiveContrastiveLoss,
-                                        KDHeads, ResponseDistillLoss, UncertaintyBalancer)
+from tests.support.toy_kd import TERMS, ToyKD
 
 WORLD, N_LOCAL = 2, 4
 MODES = {"default": dict(), "gather_with_grad": dict(gather_with_grad=True),
          "local_loss": dict(local_loss=True, gather_with_grad=True)}
-TERMS = ["contrastive", "fd_image", "fd_text", "icl_image", "icl_text", "rd_i2t", "rd_t2i", "am_image", "am_text"]
 
 
-class TinyKD(nn.Module):
-    """Linear towers (student dim 6) + projecting KD heads (teacher dim 8) + learned logit scale + every loss."""
+class TinyKD(ToyKD):
+    """The toy KD module with MSE feature distillation; ``model(*batch)`` -> the balanced total (for DDP)."""
 
     def __init__(self, gather: GatherSpec):
-        super().__init__()
-        torch.manual_seed(0)
-        self.image, self.text = nn.Linear(5, 6), nn.Linear(7, 6)
-        self.log_scale = nn.Parameter(torch.tensor(2.0))
-        self.heads = KDHeads(6, 8)
-        self.clip, self.fd, self.icl = ClipLoss(gather), FeatureDistillLoss("mse"), InteractiveContrastiveLoss(gather)
-        self.rd, self.am = ResponseDistillLoss(2.0, gather), AffinityMimicLoss(1.5, gather)
-        self.balancer = UncertaintyBalancer(TERMS)
-        with torch.no_grad():
-            self.balancer.log_vars.copy_(torch.linspace(-0.5, 0.7, len(TERMS)))
-
-    def terms(self, x_img, x_txt, t_img, t_txt, t_scale=torch.tensor(20.0)):
-        s_img, s_txt = F.normalize(self.image(x_img), dim=-1), F.normalize(self.text(x_txt), dim=-1)
-        scale = self.log_scale.exp()
-        m_img, m_txt = self.heads.map_image(s_img), self.heads.map_text(s_txt)
-        out = dict(self.clip(s_img, s_txt, scale))
-        out.update(self.fd(m_img, m_txt, t_img, t_txt))
-        out.update(self.icl(m_img, m_txt, t_img, t_txt, scale))
-        out.update(self.rd(s_img, s_txt, scale, t_img, t_txt, t_scale))
-        out.update(self.am(s_img, s_txt, scale, t_img, t_txt, t_scale))
-        return out
+        super().__init__(gather, fd_loss="mse")
 
     def forward(self, *batch):
         return self.balancer(self.terms(*batch))[0]

@@ -7,7 +7,8 @@ import torch
 
 from mobileclip.utils.errors import MobileClipError
 from mobileclip.training.loop import train
-from tests.mobileclip.training.test_train import base_cfg, make_csv, read_log
+from tests.support.data import make_csv
+from tests.support.training import base_cfg, read_log
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """Trainer: phases, balancer, resume, corrupt images, NaN guard, hf-clip proxy teacher, DDP, --help."""
-import csv
 import math
 import os
 import subprocess
@@ -12,46 +11,14 @@ import torch
 import mobileclip  # noqa: F401
 from mobileclip import load_checkpoint, load_teacher, read_checkpoint
 from mobileclip.training.loop import ALL_TERMS, Schedule, TrainConfig, build_parser, lr_lambda, parse_args, train
+from tests.support.data import REPO, make_csv
+from tests.support.training import base_cfg, read_log
 
-REPO = Path(__file__).resolve().parents[3]
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20)}
-
-
-def make_csv(folder: Path, n: int, corrupt: int = 0, missing: int = 0) -> Path:
-    """n good coloured-square images (+ corrupt files + missing paths) with captions, as image,caption CSV."""
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, names = [], list(COLOURS)
-    for i in range(n):
-        c = names[i % len(names)]
-        img = Image.new("RGB", (40, 40), COLOURS[c])
-        img.paste(Image.new("RGB", (10 + i % 7, 12), (255 - COLOURS[c][0], 128, 255 - COLOURS[c][2])), (i % 20, 5))
-        img.save(folder / f"{i}.png")
-        rows.append((f"{i}.png", f"a photo of a {c} square"))
-    for j in range(corrupt):
-        (folder / f"bad{j}.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg" * 3)
-        rows.append((f"bad{j}.jpg", "a broken image"))
-    for j in range(missing):
-        rows.append((f"missing{j}.jpg", "a missing image"))
-    path = folder / "captions.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["image", "caption"])
-        w.writerows(rows)
-    return path
 
 
 @pytest.fixture(scope="module")
 def toy_csv(tmp_path_factory) -> Path:
     return make_csv(tmp_path_factory.mktemp("toy"), 12)
-
-
-def base_cfg(csv_path, out, teacher=None, **changes) -> TrainConfig:
-    """The tests' small run: tiny student, batch 4, log every step; KD from ``teacher`` or ``--no-kd``."""
-    kd = {"teacher": str(teacher)} if teacher else {"no_kd": True}
-    return TrainConfig(train_data=str(csv_path), model="tiny-lsra-light", batch_size=4, out=str(out), quiet=True,
-                       log_every=1, lr=3e-3, balancer_lr=0.1, workers=0, threads=1, **{**kd, **changes})
 
 
 def test_cli_parses_into_the_config_python_builds(tmp_path):
@@ -61,11 +28,6 @@ def test_cli_parses_into_the_config_python_builds(tmp_path):
     assert parse_args(argv) == base_cfg("d.csv", tmp_path, None, crop_scale=(0.5, 1.0), steps=7)
     assert parse_args(["--train-data", "d.csv"]) == TrainConfig(train_data="d.csv")  # same defaults
     assert parse_args(base_cfg("d.csv", tmp_path, "t", steps=3).to_argv()) == base_cfg("d.csv", tmp_path, "t", steps=3)
-
-
-def read_log(out: Path) -> list[dict]:
-    with open(out / "log.csv", newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def test_help_documents_every_option(capsys):
