@@ -167,7 +167,7 @@ def exif_photo() -> "Image.Image":
 
 def _exif_case(folder: Path, transform) -> dict:
     """golden/images/exif_orientation_6.jpg: stored landscape, displayed portrait; the tensor applies the
-    orientation (mobileclip.transform's policy, also the apps')."""
+    orientation (mobileclip.models.transform's policy, also the apps')."""
     from PIL import Image
 
     path = folder / "images" / f"exif_orientation_{EXIF_ORIENTATION}.jpg"

@@ -1,6 +1,6 @@
 """One encoder protocol for everything that embeds images and texts, and one loader for all of them.
 
-The student (:class:`~mobileclip.model.MobileCLIP`), the CLIP teacher (:class:`~mobileclip.teacher.Teacher`) and
+The student (:class:`~mobileclip.models.model.MobileCLIP`), the CLIP teacher (:class:`~mobileclip.models.teacher.Teacher`) and
 exported models (``export.runtime.ExportedEncoder``) all satisfy :class:`Encoder`; evaluation and benchmarks
 take encoders. :func:`load_encoder` turns a spec into one:
 

@@ -5,9 +5,9 @@ frozen English teacher puts the English sentence.
       --teacher path/to/all-MiniLM-L6-v2 --out runs/text_minilm --steps 3000
 
 The teacher is a CLIP teacher's text tower (hub name, ``save_pretrained`` dir, proxy teacher) or any local
-Hugging Face sentence encoder directory (:mod:`mobileclip.text_teachers`). The student is the Lite Transformer
+Hugging Face sentence encoder directory (:mod:`mobileclip.multilingual.teachers`). The student is the Lite Transformer
 (LSRA) text tower of a registry config (``--model``, ``--text-overrides`` JSON), with ``embed_dim`` set to the
-teacher's so it lives in the teacher's space. Losses (:mod:`mobileclip.text_losses`): CLIP contrastive
+teacher's so it lives in the teacher's space. Losses (:mod:`mobileclip.multilingual.losses`): CLIP contrastive
 student(translation) vs teacher(English), feature distillation student(English) and student(translation) ->
 teacher(English); every term is logged to ``OUT/log.csv``. Teacher embeddings of the English side are computed
 once and cached in ``OUT/teacher_source.pt``. ``OUT/last.pt`` (atomic, every ``--save-every`` steps) makes a

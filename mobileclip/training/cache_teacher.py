@@ -11,7 +11,7 @@ reproduces exactly the crops (and, for class folders, the prompt templates) trai
     python -m mobileclip.train --train-data data/captions.csv --teacher-cache data/teacher_cache.pt ...
 
 On tar shards ``--out`` is a folder of per-shard sidecars (``NAME.teacher.npz``, see
-``mobileclip.shard_cache``), built shard by shard (resumable; ``torchrun --nproc-per-node N`` splits the
+``mobileclip.training.shard_cache``), built shard by shard (resumable; ``torchrun --nproc-per-node N`` splits the
 shards) and streamed by training with ``--teacher-cache FOLDER``, so memory stays flat as the data grows:
 
     torchrun --nproc-per-node 8 -m mobileclip.cache_teacher --train-data 'shards/part-{000000..000999}.tar' \

@@ -1,7 +1,7 @@
 """`swift test` for ios_demo/MobileCLIPKit where a Swift toolchain exists or can be installed.
 
 Where the toolchain comes from (swift on PATH; Debian 13's ``swiftlang``; on Debian 12, a Debian 13 root made with
-debootstrap and entered with chroot) is tests/swift_toolchain.py; with none, the test skips with the reason. Everything is bounded by timeouts so it cannot hang CI. The Core ML parts of the
+debootstrap and entered with chroot) is tests/support/swift_toolchain.py; with none, the test skips with the reason. Everything is bounded by timeouts so it cannot hang CI. The Core ML parts of the
 package sit behind ``#if canImport(CoreML)`` and ImageIO decoding behind ``canImport(ImageIO)``; on Linux the
 preprocessing tests read the raw-RGB fixtures (golden/images/*.rgb).
 """

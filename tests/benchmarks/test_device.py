@@ -1,5 +1,5 @@
 """benchmarks.device: output parsers on real-format samples, and the whole harness with the REAL adb client
-against an Android device emulated on loopback (tests/adb_device_emulator.py)."""
+against an Android device emulated on loopback (tests/support/adb_device_emulator.py)."""
 from __future__ import annotations
 
 import json

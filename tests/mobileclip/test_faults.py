@@ -78,7 +78,7 @@ def test_1_device_keeps_other_files_in_its_own_folder(adb_server, phone, bench_f
 
 # ------------------------------------------------------------------------------------- 2. one run per --out
 def _hold_lock(folder: Path):
-    code = ("import sys, time; from mobileclip.runlock import acquire; acquire(sys.argv[1], 'holder'); "
+    code = ("import sys, time; from mobileclip.utils.runlock import acquire; acquire(sys.argv[1], 'holder'); "
             "print('held', flush=True); time.sleep(120)")
     p = subprocess.Popen([sys.executable, "-c", code, str(folder)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "held"

@@ -9,7 +9,7 @@ Where it comes from, first that works:
    + ``chroot``, with the repository bind-mounted read-only and a scratch folder bind-mounted for the build; the
    mounts live in a private mount namespace and vanish with the process.
 
-Anything else returns the reason, for a skip. Run ``python tests/swift_toolchain.py`` to run the Swift tests by
+Anything else returns the reason, for a skip. Run ``python -m tests.support.swift_toolchain`` to run the Swift tests by
 hand the same way.
 """
 from __future__ import annotations

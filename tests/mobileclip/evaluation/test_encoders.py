@@ -1,4 +1,4 @@
-"""One encoder protocol: student, teacher (and exported models, tests/test_bench_exported.py) satisfy it;
+"""One encoder protocol: student, teacher (and exported models, tests/benchmarks/test_exported.py) satisfy it;
 one load_encoder for every kind, with clear errors."""
 import pytest
 import torch
