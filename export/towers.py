@@ -40,7 +40,7 @@ class TextTower(nn.Module):
 
 
 # LiteRT names every tensor of a .tflite file after the Python path of the module it came from
-# ("export.common.ImageTower/mobileclip.models.image_encoder..."). The wrappers keep the path they were first
+# ("export.common.ImageTower/mobileclip.image_encoder..."). The wrappers keep the path they were first
 # exported under, so moving this code does not change exported files (the demo student's .tflite files
 # are byte-identical to those made before export/common.py was split). Nothing imports export.common.
 ImageTower.__module__ = TextTower.__module__ = "export.common"
