@@ -21,7 +21,8 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import MobileClipError
-from mobileclip.utils.cli import add_output_args, add_teacher, add_threads, set_threads
+from mobileclip.models.options import add_teacher
+from mobileclip.utils.cli import add_output_args, add_threads, set_threads
 from .common import machine_info, machine_line, run_and_write, split_list
 
 PROG = "python -m benchmarks.accuracy"

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mobileclip.utils.cli import add_model, add_output_args, default_paths
+from mobileclip.models.options import add_model
+
+from mobileclip.utils.cli import add_output_args, default_paths
 from mobileclip.utils.errors import cli_errors
 
 from .common import machine_info, machine_line, write_outputs
@@ -30,7 +32,7 @@ from .common import machine_info, machine_line, write_outputs
 PROG = "python -m benchmarks.cache_rss"
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = {"teacher": "synthetic (random embeddings)", "teacher_preprocess": {}, "seed": 0, "crop_scale": [0.9, 1.0]}
-_RUN = ("import json, resource, sys\nfrom mobileclip.train import TrainConfig, train\n"
+_RUN = ("import json, resource, sys\nfrom mobileclip.training.loop import TrainConfig, train\n"
         "train(TrainConfig(**json.loads(sys.argv[1])))\n"
         "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
 

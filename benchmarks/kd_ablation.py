@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
-from mobileclip.utils.cli import add_model, add_threads, set_threads
+from mobileclip.models.options import add_model
+from mobileclip.utils.cli import add_threads, set_threads
 from mobileclip.utils.errors import cli_errors
 from mobileclip.utils.fileio import write_json
 
@@ -71,12 +72,25 @@ def _data(args) -> Path:
     return extract_shared("cifar10.tar.gz")
 
 
+def _zero_shot_all(args, teacher, out: Path, test_dir: Path, timings: dict) -> dict:
+    """3. zero-shot on the test split, same templates for all (percent; eval gives fractions)."""
+    from mobileclip.evaluation.encoders import load_encoder
+    from mobileclip.evaluation.metrics import zero_shot
+
+    results = {}
+    for name, spec in (("teacher", teacher), ("kd", out / "kd" / "final.pt"), ("nokd", out / "nokd" / "final.pt")):
+        enc = spec if name == "teacher" else load_encoder(str(spec))
+        t0 = time.time()
+        r = zero_shot(enc, str(test_dir), templates="ensemble", limit=args.eval_limit)
+        timings[f"{name}_eval_s"] = time.time() - t0
+        results[name] = {"top1": 100 * r["top1"], "top5": 100 * r["top5"], "n": r["n"]}
+    return results
+
+
 def run_ablation(args) -> dict:
     from tabulate import tabulate
 
     from mobileclip import load_teacher
-    from mobileclip.evaluation.encoders import load_encoder
-    from mobileclip.evaluation.metrics import zero_shot
 
     t_start = time.time()
     root = _data(args)
@@ -105,14 +119,7 @@ def run_ablation(args) -> dict:
         t0 = time.time()
         train(student.replace(out=str(out / name), **changes), echo=True)
         timings[f"{name}_train_s"] = time.time() - t0
-    # 3. zero-shot on the test split, same templates for all
-    results = {}
-    for name, spec in (("teacher", teacher), ("kd", out / "kd" / "final.pt"), ("nokd", out / "nokd" / "final.pt")):
-        enc = spec if name == "teacher" else load_encoder(str(spec))
-        t0 = time.time()
-        r = zero_shot(enc, str(test_dir), templates="ensemble", limit=args.eval_limit)
-        timings[f"{name}_eval_s"] = time.time() - t0
-        results[name] = {"top1": 100 * r["top1"], "top5": 100 * r["top5"], "n": r["n"]}  # eval gives fractions
+    results = _zero_shot_all(args, teacher, out, test_dir, timings)
     rows = [["proxy teacher (HF CLIPModel ViT, " + args.teacher_config + f", {args.teacher_steps} steps, full train)",
              results["teacher"]["top1"], results["teacher"]["top5"]],
             [f"student {args.student} KD ({args.subset:.0%} subset, {args.student_steps} steps)",
@@ -157,7 +164,7 @@ def _plot(results: dict, path: Path):
 def run_cache_speed(args) -> dict:
     """Same process, same data: N KD steps with the online ViT-B/32-shaped teacher, then N with the cache."""
     from mobileclip.training.cache_teacher import build_cache
-    from mobileclip.data.datasets import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     out = Path(args.out) / "cache_speed"
     data = out / "data"

@@ -37,7 +37,8 @@ from tabulate import tabulate
 
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.utils.cli import add_output_args, add_teacher, add_thread_counts
+from mobileclip.models.options import add_teacher
+from mobileclip.utils.cli import add_output_args, add_thread_counts
 from mobileclip.evaluation.encoders import load_encoder
 from mobileclip.utils.errors import BackendMissingError
 from mobileclip.models.model import count_macs

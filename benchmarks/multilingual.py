@@ -176,7 +176,7 @@ def tables(res: dict) -> str:
         zs = res["clip"]["zeroshot"]
         ref = zs["top1"]["teacher text tower, en"]
         text += (f"\n\nCIFAR-10 zero-shot top-1, {zs['n']} test images through the proxy teacher's image tower; "
-                 f"prompts in each language (mobileclip/multilingual_prompts.py)\n\n")
+                 f"prompts in each language (mobileclip/multilingual/prompts.py)\n\n")
         text += tabulate([[k, v, 100 * v / ref if ref else float("nan")] for k, v in zs["top1"].items()],
                          headers=["text encoder, prompts", "top-1 %", "% of English (teacher text tower)"],
                          floatfmt=".1f", tablefmt="github")

@@ -16,7 +16,9 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
-from mobileclip.utils.cli import RANDOM_VIT_B_32, add_output_args, add_teacher, add_threads
+from mobileclip.models.options import add_teacher
+from mobileclip.models.teacher import RANDOM_VIT_B_32
+from mobileclip.utils.cli import add_output_args, add_threads
 from mobileclip.evaluation.encoders import load_encoder
 from mobileclip.models.model import count_macs
 

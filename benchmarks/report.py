@@ -20,7 +20,8 @@ from pathlib import Path
 
 from export.backends import runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError
-from mobileclip.utils.cli import add_teacher, add_thread_counts
+from mobileclip.models.options import add_teacher
+from mobileclip.utils.cli import add_thread_counts
 from mobileclip.utils.errors import cli_errors
 from mobileclip.utils.validate import check_writable_dir
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
-from mobileclip.utils.cli import add_model, add_output_args, add_teacher, add_threads, default_paths, set_threads
+from mobileclip.models.options import add_model, add_teacher
+from mobileclip.utils.cli import add_output_args, add_threads, default_paths, set_threads
 from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .common import machine_info, machine_line, write_outputs

@@ -80,6 +80,41 @@ def _list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
+def _read_calibration(path: Path, captions: list[str]) -> tuple[list[str], list[tuple], list, str]:
+    """``--calibration DIR`` (or a captions CSV): -> (captions, labelled (image, class) pairs, calibration
+    images, source description); ``captions`` (the default) stay when there is no CSV."""
+    from PIL import Image
+
+    labelled: list[tuple] = []
+    calib_pils = []
+    if not path.exists():
+        raise ExportError(f"calibration data not found: {path}")
+    csv_path = path if path.is_file() else path / "captions.csv"
+    if path.is_file() and path.suffix.lower() != ".csv":
+        raise ExportError(f"--calibration expects a folder of images or a captions CSV, got {path}")
+    if csv_path.is_file():
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or "caption" not in rows[0]:
+            raise ExportError(f"{csv_path}: needs a 'caption' column")
+        captions = [r["caption"] for r in rows][:256]
+    if path.is_dir():
+        files = _list_images(path)
+        for p in files:
+            try:
+                im = Image.open(p).convert("RGB")
+            except Exception:
+                continue
+            rel = p.relative_to(path).parts
+            if len(rel) > 1 and "images" not in rel[:-1]:
+                labelled.append((im, rel[-2]))
+            calib_pils.append(im)
+        if not calib_pils and not csv_path.is_file():
+            raise ExportError(f"{path}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no captions.csv")
+    source = f"{path} ({len(calib_pils)} images, {len(captions)} captions)"
+    return captions, labelled, calib_pils, source
+
+
 def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: int = 4,
                    n_calib: int = 32, seed: int = 0, context_length: int = 77) -> EvalData:
     """Verification + calibration data.
@@ -90,8 +125,6 @@ def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: 
     ImageFolder layout) and captions from ``DIR/captions.csv`` (column ``caption``) or a CSV file given
     directly. Missing pieces come from the default.
     """
-    from PIL import Image
-
     tf = image_transform(preprocess)
     tok = get_tokenizer(context_length)
     rng = np.random.default_rng(seed)
@@ -100,32 +133,7 @@ def load_eval_data(preprocess: dict, calibration: str | None = None, per_class: 
     labelled: list[tuple] = []
     calib_pils = []
     if calibration is not None:
-        path = Path(calibration)
-        if not path.exists():
-            raise ExportError(f"calibration data not found: {path}")
-        csv_path = path if path.is_file() else path / "captions.csv"
-        if path.is_file() and path.suffix.lower() != ".csv":
-            raise ExportError(f"--calibration expects a folder of images or a captions CSV, got {path}")
-        if csv_path.is_file():
-            with open(csv_path, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
-            if not rows or "caption" not in rows[0]:
-                raise ExportError(f"{csv_path}: needs a 'caption' column")
-            captions = [r["caption"] for r in rows][:256]
-        if path.is_dir():
-            files = _list_images(path)
-            for p in files:
-                try:
-                    im = Image.open(p).convert("RGB")
-                except Exception:
-                    continue
-                rel = p.relative_to(path).parts
-                if len(rel) > 1 and "images" not in rel[:-1]:
-                    labelled.append((im, rel[-2]))
-                calib_pils.append(im)
-            if not calib_pils and not csv_path.is_file():
-                raise ExportError(f"{path}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) and no captions.csv")
-        source = f"{path} ({len(calib_pils)} images, {len(captions)} captions)"
+        captions, labelled, calib_pils, source = _read_calibration(Path(calibration), captions)
     if len({c for _, c in labelled}) < 2:  # no labelled folder structure: default zero-shot set
         labelled = []
         for name in DEFAULT_CLASSES:

@@ -17,7 +17,7 @@ quantizer: ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``] -> ``to_edge_trans
   attention mask and softmax stay float: static quantisation would clip its -inf entries), plus a
   weight-only int8 token embedding (row-wise scales); ``xnnpack-int8-dynamic`` also fits the text tower.
 
-The LSRA text tower is lowered in its export-friendly form (``mobileclip.lite_transformer.export_friendly``:
+The LSRA text tower is lowered in its export-friendly form (``mobileclip.models.lite_transformer.export_friendly``:
 LayerNorm, convolutions, masks and EOT pooling in operators XNNPACK delegates; same outputs), so only the
 embedding lookup and the ids' int->float cast run outside XNNPACK. The MobileNetV3 image tower is lowered as
 :class:`DelegableImageTower` (Hardsigmoid with float constants, L2 normalisation without ``pow``/``sum``): all of

@@ -167,7 +167,7 @@ def exif_photo() -> "Image.Image":
 
 def _exif_case(folder: Path, transform) -> dict:
     """golden/images/exif_orientation_6.jpg: stored landscape, displayed portrait; the tensor applies the
-    orientation (mobileclip.transform's policy, also the apps')."""
+    orientation (mobileclip.models.transform's policy, also the apps')."""
     from PIL import Image
 
     path = folder / "images" / f"exif_orientation_{EXIF_ORIENTATION}.jpg"
@@ -183,10 +183,35 @@ def _exif_case(folder: Path, transform) -> dict:
             "tensor": [float(v) for v in tensor.flatten().tolist()]}
 
 
-def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path:
+def _image_cases(tmp: Path, transform) -> list[dict]:
+    """Write the golden PNGs (and their raw decoded RGB) into ``tmp/images``; each case with its tensor."""
     import torch
     from PIL import Image
 
+    (tmp / "images").mkdir()
+    img_cases = []
+    for name, arr in _images().items():
+        mode = "RGBA" if arr.shape[-1] == 4 else "RGB"
+        path = tmp / "images" / f"{name}.png"
+        Image.fromarray(arr, mode).save(path, optimize=True)
+        with Image.open(path) as im:  # what the apps decode: the PNG file
+            im.load()
+            tensor = transform(im)
+        assert tensor.dtype == torch.float32 and tensor.shape == (3, GOLDEN_IMAGE_SIZE, GOLDEN_IMAGE_SIZE)
+        img_cases.append({"name": name, "file": f"images/{name}.png", "width": arr.shape[1],
+                          "height": arr.shape[0], "mode": mode, "shape": list(tensor.shape),
+                          "tensor": [float(v) for v in tensor.flatten().tolist()]})
+    img_cases.append(_exif_case(tmp, transform))
+    for case in img_cases:  # raw decoded RGB (as stored, before EXIF orientation): tests without a decoder
+        with Image.open(tmp / case["file"]) as im:
+            rgb = im.convert("RGB")
+        case["rgb"] = case["file"].rsplit(".", 1)[0] + ".rgb"
+        case["stored_size"] = list(rgb.size)
+        (tmp / case["rgb"]).write_bytes(rgb.tobytes())
+    return img_cases
+
+
+def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path:
     from mobileclip import get_tokenizer, image_transform
 
     out = Path(out)
@@ -212,26 +237,7 @@ def write_golden(out: Path | str = DEFAULT_OUT, app_copies: bool = True) -> Path
                       "crop": "center", "mean": list(CLIP_MEAN), "std": list(CLIP_STD), "channel_order": "RGB",
                       "layout": "NCHW", "scale": 1 / 255}
         transform = image_transform(preprocess)
-        (tmp / "images").mkdir()
-        img_cases = []
-        for name, arr in _images().items():
-            mode = "RGBA" if arr.shape[-1] == 4 else "RGB"
-            path = tmp / "images" / f"{name}.png"
-            Image.fromarray(arr, mode).save(path, optimize=True)
-            with Image.open(path) as im:  # what the apps decode: the PNG file
-                im.load()
-                tensor = transform(im)
-            assert tensor.dtype == torch.float32 and tensor.shape == (3, GOLDEN_IMAGE_SIZE, GOLDEN_IMAGE_SIZE)
-            img_cases.append({"name": name, "file": f"images/{name}.png", "width": arr.shape[1],
-                              "height": arr.shape[0], "mode": mode, "shape": list(tensor.shape),
-                              "tensor": [float(v) for v in tensor.flatten().tolist()]})
-        img_cases.append(_exif_case(tmp, transform))
-        for case in img_cases:  # raw decoded RGB (as stored, before EXIF orientation): tests without a decoder
-            with Image.open(tmp / case["file"]) as im:
-                rgb = im.convert("RGB")
-            case["rgb"] = case["file"].rsplit(".", 1)[0] + ".rgb"
-            case["stored_size"] = list(rgb.size)
-            (tmp / case["rgb"]).write_bytes(rgb.tobytes())
+        img_cases = _image_cases(tmp, transform)
         import PIL
 
         _dump(tmp / "preprocess.json", {"preprocess": preprocess, "tolerance": 1e-5, "pillow_version": PIL.__version__,

@@ -189,7 +189,7 @@ def base_manifest(ckpt: Path, ckpt_sha: str, model, payload: dict) -> dict:
 
 
 def teacher_base_manifest(teacher, spec: str, sha256: str) -> dict:
-    """:func:`base_manifest` for the CLIP teacher (``mobileclip.teacher.Teacher``) loaded from ``spec``: marked
+    """:func:`base_manifest` for the CLIP teacher (``mobileclip.models.teacher.Teacher``) loaded from ``spec``: marked
     ``"role": "teacher"``; ``source_checkpoint.sha256`` is that of its weights (``export.teacher.weights_sha256``)."""
     tok = get_tokenizer(teacher.context_length)
     return {

@@ -7,7 +7,7 @@ architecture with random weights, right for latency and never for accuracy). Its
 student's: image ``1x3xSxS`` float32 (normalised pixels), text ``1x77`` int32 CLIP BPE ids, both returning the
 L2-normalised projected embedding. The text tower passes no padding mask: CLIP's text transformer is causal and
 pools at the end-of-text token, which attends only to the tokens before it, so the padding after it cannot change
-the embedding (verification checks it against :class:`mobileclip.teacher.Teacher`, which masks the padding).
+the embedding (verification checks it against :class:`mobileclip.models.teacher.Teacher`, which masks the padding).
 Each backend then quantises (optionally), lowers, verifies against the PyTorch teacher with the same gates as a
 student, and writes ``DIR/manifest.json`` with ``"role": "teacher"`` -- a folder of its own, so a student's
 manifest is never mixed with the teacher's. ``python -m benchmarks.latency --teacher-export DIR`` reads it.
@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobileclip.utils.cli import RANDOM_VIT_B_32, add_threads
+from mobileclip.models.teacher import RANDOM_VIT_B_32
+
+from mobileclip.utils.cli import add_threads
 from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .backends import BACKENDS, get_backend
@@ -85,7 +87,7 @@ def wrap_teacher(teacher) -> dict[str, nn.Module]:
     (:func:`bmm_attention`, registered with transformers' ``AttentionInterface``, and eager's additive mask through
     ``AttentionMaskInterface``: an unregistered name would get no causal mask; SDPA's mask handling adds
     ``any``/``where`` ops and eager's 4-D matmul ``expand_copy`` ops that XNNPACK does not delegate) and every
-    LayerNorm written as mean, subtract, rsqrt (:class:`mobileclip.lite_transformer.DecomposedLayerNorm`, as the
+    LayerNorm written as mean, subtract, rsqrt (:class:`mobileclip.models.lite_transformer.DecomposedLayerNorm`, as the
     student's text tower), so the teacher is not measured on portable kernels the student avoids. Same outputs
     within the fp32 gate."""
     from transformers import AttentionInterface, AttentionMaskInterface

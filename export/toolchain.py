@@ -8,7 +8,7 @@
 - ``min_runtime``: what the app must ship to load it (the Maven artifact and its lowest version, or the
   lowest iOS/macOS release), with the reason.
 
-The rules (one place; the apps' pins are tested against them in ``tests/test_runtime_pins.py``):
+The rules (one place; the apps' pins are tested against them in ``tests/export/test_runtime_pins.py``):
 
 * ExecuTorch promises that a runtime reads programs written by the same or an older release, not newer
   ones, so the Android AAR ``org.pytorch:executorch-android`` must be at least the ``executorch`` that wrote

@@ -1,4 +1,9 @@
-"""mobileclip-kd: small CLIP students (MobileNetV3-Large + Lite Transformer) distilled from ViT-B/32."""
+"""mobileclip-kd: small CLIP students (MobileNetV3-Large + Lite Transformer) distilled from ViT-B/32.
+
+The package face: the everyday names of the models floor (``__all__``, documented in docs/training_api.md).
+Everything else is imported from its subpackage -- utils, models, data, evaluation, training, multilingual --
+and nothing inside the package imports this face (tests/mobileclip/test_layout.py).
+"""
 from .utils.logs import quiet_known_noise as _quiet_known_noise
 from .utils.torchvision_guard import import_torchvision as _import_torchvision
 

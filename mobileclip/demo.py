@@ -19,7 +19,7 @@ from .models.tokenizer import get_tokenizer
 from .models.transform import image_transform
 from .models.checkpoint import load_checkpoint, save_checkpoint
 from .models.model import tower_parameters
-from .utils.cli import add_teacher
+from .models.options import add_teacher
 from .utils.errors import cli_errors
 
 SAMPLE_IMAGES = {"astronaut": "an astronaut", "coffee": "a cup of coffee", "chelsea": "a cat",

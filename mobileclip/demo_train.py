@@ -23,7 +23,8 @@ import torch
 from tabulate import tabulate
 
 from .models.teacher import RANDOM_VIT_B_32, load_teacher
-from .utils.cli import add_model, add_teacher, add_threads, set_threads
+from .models.options import add_model, add_teacher
+from .utils.cli import add_threads, set_threads
 from .utils.errors import cli_errors
 from .utils.fileio import write_json
 
@@ -48,8 +49,27 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _teacher_spec(args, out: Path, common: dict) -> str:
+    """``--teacher`` as given, else a proxy teacher trained here (HF CLIPModel 'cpu-vit') -> its folder."""
+    from .training.loop import TrainConfig, train
+
+    if args.teacher:
+        print(f"[train 2/4] teacher: {args.teacher} (given; no proxy training)", flush=True)
+        return args.teacher
+    teacher_spec = str(out / "teacher")
+    print(f"[train 2/4] training a proxy teacher (HF CLIPModel ViT 'cpu-vit', {args.teacher_steps} steps) "
+          f"-> {teacher_spec}", flush=True)
+    run_dir = out / "teacher_run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    train(TrainConfig(arch="hf-clip", hf_config="cpu-vit", no_kd=True, steps=args.teacher_steps,
+                      out=str(run_dir), **common), echo=True)
+    shutil.rmtree(teacher_spec, ignore_errors=True)
+    os.replace(run_dir / "hf", teacher_spec)
+    return teacher_spec
+
+
 def run(args) -> dict:
-    from .data.datasets import write_synthetic_dataset
+    from .data.synthetic import write_synthetic_dataset
     from .evaluation.encoders import kd_heads_from_checkpoint, load_encoder
     from .evaluation.metrics import agreement, retrieval, zero_shot
 
@@ -66,19 +86,7 @@ def run(args) -> dict:
     common = dict(train_data=str(train_csv), image_size=args.image_size, lr=1e-3, quiet=True, log_every=10,
                   resume="none", seed=args.seed, threads=args.threads, batch_size=args.batch_size,
                   save_every=100000, workers=0)
-    if args.teacher:
-        teacher_spec = args.teacher
-        print(f"[train 2/4] teacher: {teacher_spec} (given; no proxy training)", flush=True)
-    else:
-        teacher_spec = str(out / "teacher")
-        print(f"[train 2/4] training a proxy teacher (HF CLIPModel ViT 'cpu-vit', {args.teacher_steps} steps) "
-              f"-> {teacher_spec}", flush=True)
-        run_dir = out / "teacher_run"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        train(TrainConfig(arch="hf-clip", hf_config="cpu-vit", no_kd=True, steps=args.teacher_steps,
-                          out=str(run_dir), **common), echo=True)
-        shutil.rmtree(teacher_spec, ignore_errors=True)
-        os.replace(run_dir / "hf", teacher_spec)
+    teacher_spec = _teacher_spec(args, out, common)
     teacher = load_teacher(teacher_spec)
     print(f"[train 3/4] distilling student {args.student} ({args.image_size} px) from {teacher.label}, "
           f"{args.student_steps} steps", flush=True)

@@ -145,6 +145,54 @@ def _check_replaceable(out_dir: Path, meta_path: Path) -> None:
                               f"them out or choose another --out")
 
 
+def _existing(out_dir: Path, params: dict, overwrite: bool) -> dict | None:
+    """The metadata of the same dataset already in ``out_dir`` (reused), else None; refuses to replace a folder
+    that is another dataset (without ``overwrite``) or not a synthetic dataset at all."""
+    meta_path = out_dir / "synthetic.json"
+    if out_dir.exists() and not overwrite:
+        try:
+            old = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old is not None and old.get("params") == params:
+            return old
+        raise MobileClipError(f"{out_dir} exists and is not this synthetic dataset ({params}); "
+                              f"pass overwrite=True (--force) or choose another folder")
+    if overwrite and out_dir.exists():
+        _check_replaceable(out_dir, meta_path)  # nothing but an earlier dataset of ours is ever deleted
+    return None
+
+
+def _write_split(tmp: Path, split: str, n: int, rng, size: int, colour_bias: float) -> dict:
+    """Draw the ``n`` images of ``split`` into ``tmp`` (images, class-folder links, caption CSV) -> its counts."""
+    from tqdm import tqdm
+
+    (tmp / "images" / split).mkdir(parents=True)
+    for shape in SHAPES:
+        (tmp / "classes" / split / shape).mkdir(parents=True)
+    rows = []
+    for i in tqdm(range(n), desc=f"synthetic {split}", unit="img", mininterval=1.0):
+        shape = SHAPES[i % len(SHAPES)]  # balanced classes
+        colour = SHAPE_COLOUR[shape] if rng.random() < colour_bias else str(rng.choice(list(COLOURS)))
+        background = str(rng.choice(list(BACKGROUNDS)))
+        size_word = str(rng.choice(list(SIZES)))
+        img, where = draw_shape_image(rng, size, shape, colour, background, size_word)
+        rel = f"images/{split}/{split}_{i:06d}.jpg"
+        img.save(tmp / rel, quality=92)
+        link = tmp / "classes" / split / shape / f"{split}_{i:06d}.jpg"
+        try:
+            os.link(tmp / rel, link)
+        except OSError:
+            shutil.copyfile(tmp / rel, link)
+        rows += [(rel, c) for c in synthetic_captions(shape, colour, background, size_word, where)]
+    name = "captions.csv" if split == "train" else "captions_test.csv"
+    with open(tmp / name, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["image", "caption"])
+        w.writerows(rows)
+    return {"images": n, "captions": len(rows)}
+
+
 def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, size: int = 64, seed: int = 0,
                             overwrite: bool = False, colour_bias: float = 0.8) -> dict:
     """Coloured shapes on textured backgrounds, two captions per image, 8 shape classes.
@@ -160,23 +208,12 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
     scratch takes a small CNN ~20 epochs; the colour cue makes minutes of CPU training show a signal. An existing dataset with
     the same parameters is reused; ``overwrite=True`` regenerates it, in a folder that holds nothing but an
     earlier synthetic dataset (anything else there is refused, never deleted)."""
-    from tqdm import tqdm
-
     out_dir = Path(out_dir)
     params = {"version": SYNTH_VERSION, "n_train": n_train, "n_test": n_test, "size": size, "seed": seed,
               "colour_bias": colour_bias}
-    meta_path = out_dir / "synthetic.json"
-    if out_dir.exists() and not overwrite:
-        try:
-            old = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old is not None and old.get("params") == params:
-            return old
-        raise MobileClipError(f"{out_dir} exists and is not this synthetic dataset ({params}); "
-                              f"pass overwrite=True (--force) or choose another folder")
-    if overwrite and out_dir.exists():
-        _check_replaceable(out_dir, meta_path)  # nothing but an earlier dataset of ours is ever deleted
+    old = _existing(out_dir, params, overwrite)
+    if old is not None:
+        return old
     if n_train < 0 or n_test < 0 or n_train + n_test == 0 or size < 8:
         raise MobileClipError(f"bad synthetic dataset size: n_train={n_train} n_test={n_test} size={size}")
     if not 0.0 <= colour_bias <= 1.0:
@@ -185,32 +222,8 @@ def write_synthetic_dataset(out_dir, n_train: int = 2000, n_test: int = 400, siz
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
     try:
-        counts = {}
-        for split, n in (("train", n_train), ("test", n_test)):
-            (tmp / "images" / split).mkdir(parents=True)
-            for shape in SHAPES:
-                (tmp / "classes" / split / shape).mkdir(parents=True)
-            rows = []
-            for i in tqdm(range(n), desc=f"synthetic {split}", unit="img", mininterval=1.0):
-                shape = SHAPES[i % len(SHAPES)]  # balanced classes
-                colour = SHAPE_COLOUR[shape] if rng.random() < colour_bias else str(rng.choice(list(COLOURS)))
-                background = str(rng.choice(list(BACKGROUNDS)))
-                size_word = str(rng.choice(list(SIZES)))
-                img, where = draw_shape_image(rng, size, shape, colour, background, size_word)
-                rel = f"images/{split}/{split}_{i:06d}.jpg"
-                img.save(tmp / rel, quality=92)
-                link = tmp / "classes" / split / shape / f"{split}_{i:06d}.jpg"
-                try:
-                    os.link(tmp / rel, link)
-                except OSError:
-                    shutil.copyfile(tmp / rel, link)
-                rows += [(rel, c) for c in synthetic_captions(shape, colour, background, size_word, where)]
-            name = "captions.csv" if split == "train" else "captions_test.csv"
-            with open(tmp / name, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["image", "caption"])
-                w.writerows(rows)
-            counts[split] = {"images": n, "captions": len(rows)}
+        counts = {split: _write_split(tmp, split, n, rng, size, colour_bias)
+                  for split, n in (("train", n_train), ("test", n_test))}
         meta = {"params": params, "classes": SHAPES, "colours": list(COLOURS), "backgrounds": list(BACKGROUNDS),
                 "shape_colour": SHAPE_COLOUR,
                 "counts": counts, "files": {"train_captions": "captions.csv", "test_captions": "captions_test.csv",

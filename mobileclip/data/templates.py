@@ -3,7 +3,7 @@
 ``SINGLE`` is one plain prompt; ``ENSEMBLE`` is the 18-template CIFAR-10 prompt ensemble of the CLIP
 paper (Radford et al. 2021, the ``CLIP/notebooks/Prompt_Engineering_for_ImageNet.ipynb`` companion
 ``data/prompts.md``). Zero-shot class embeddings average the normalised embeddings of every template
-filled with the class name (see :func:`mobileclip.eval.zero_shot`).
+filled with the class name (see :func:`mobileclip.evaluation.metrics.zero_shot`).
 """
 from __future__ import annotations
 

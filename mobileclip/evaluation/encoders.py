@@ -1,12 +1,12 @@
 """One encoder protocol for everything that embeds images and texts, and one loader for all of them.
 
-The student (:class:`~mobileclip.model.MobileCLIP`), the CLIP teacher (:class:`~mobileclip.teacher.Teacher`) and
+The student (:class:`~mobileclip.models.model.MobileCLIP`), the CLIP teacher (:class:`~mobileclip.models.teacher.Teacher`) and
 exported models (``export.runtime.ExportedEncoder``) all satisfy :class:`Encoder`; evaluation and benchmarks
 take encoders. :func:`load_encoder` turns a spec into one:
 
 * a ``.pt`` file (or any existing file) -> the student checkpoint;
 * a student registry name (``mnv3l-lsra-512``) -> that student, freshly initialised (labelled so);
-* an export folder (``manifest.json``) with ``backend=`` -> that exported model (``export.runtime``);
+* an export folder (``manifest.json``) -> an error naming its loader, ``export.runtime.load_exported``;
 * anything else -> a teacher: a ``save_pretrained`` folder, a hub name, or ``vit-b-32-random``.
 """
 from __future__ import annotations
@@ -67,12 +67,11 @@ def _kind_of(spec: str, path: Path) -> str:
     return "exported" if (path / "manifest.json").is_file() else "teacher"
 
 
-def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | None = None,
-                 backend: str | None = None, quantization: str = "int8", num_threads: int | None = None):
+def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | None = None):
     """The :class:`Encoder` named by ``spec`` (see the module docstring). ``return_payload=True`` also returns
-    the checkpoint payload (``None`` for anything but a student checkpoint). ``kind`` (student, teacher,
-    exported) refuses any other kind with a clear error. ``backend``/``quantization``/``num_threads`` select
-    an exported model in an export folder."""
+    the checkpoint payload (``None`` for anything but a student checkpoint). ``kind`` (student, teacher)
+    refuses any other kind with a clear error. An export folder is an error that names its loader,
+    ``export.runtime.load_exported`` (the library does not import the exporters)."""
     from ..models.factory import list_models
     from ..models.checkpoint import load_checkpoint
     from ..models.teacher import load_teacher
@@ -94,11 +93,8 @@ def load_encoder(spec, device="cpu", return_payload: bool = False, kind: str | N
         check_finite(model, f"checkpoint {path}")  # NaN weights are an error, not a score
         model.to(device).eval()
     elif found == "exported":
-        if backend is None:
-            raise MobileClipError(f"{spec} is an export folder: name the runtime (backend=executorch|tflite|coreml)")
-        from export.runtime import load_exported
-
-        model = load_exported(path, backend, quantization=quantization, num_threads=num_threads)
+        raise MobileClipError(f"{spec} is an export folder: load it with export.runtime.load_exported({spec!r}, "
+                              "backend, quantization)")
     else:
         model = load_teacher(spec, device=device)
     return (model, payload) if return_payload else model

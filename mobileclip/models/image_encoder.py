@@ -54,3 +54,9 @@ class MobileNetV3Image(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.projection(self.forward_features(images)), dim=-1)
+
+
+# LiteRT names every tensor of a .tflite file after the Python path of the module classes it passes through
+# ("export.common.ImageTower/mobileclip.image_encoder.MobileNetV3Image_visual/..."). The class keeps the path it
+# was first exported under, so that moving the code into mobileclip/models/ leaves exported files byte-identical.
+MobileNetV3Image.__module__ = "mobileclip.image_encoder"

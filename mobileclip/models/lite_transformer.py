@@ -332,3 +332,12 @@ def export_friendly(text: LiteTransformerText) -> LiteTransformerText:
                          persistent=False)
     text.delegate_friendly = True
     return text
+
+
+# LiteRT names every tensor of a .tflite file after the Python path of the module classes it passes through
+# (".../mobileclip.lite_transformer.LSRABlock_..."). The classes keep the path they were first exported under,
+# so that moving the code into mobileclip/models/ leaves exported files byte-identical.
+for _cls in (LightweightConv, FrozenLightweightConv, DynamicConv, SlicedDynamicConv, DecomposedLayerNorm, SelfAttention,
+             LSRABlock, LiteTransformerText):
+    _cls.__module__ = "mobileclip.lite_transformer"
+del _cls

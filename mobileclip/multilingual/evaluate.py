@@ -5,7 +5,7 @@
   reading the xx sentence itself; **English fidelity**: mean cosine student(en) . teacher(en).
 * **multilingual zero-shot** (CLIP teachers only): a class folder (CIFAR-10 test), images through the teacher's
   image tower (the space the student was distilled into), class prompts written per language
-  (:mod:`mobileclip.multilingual_prompts`) through the student; the English prompts through the teacher's own
+  (:mod:`mobileclip.multilingual.prompts`) through the student; the English prompts through the teacher's own
   (English) text tower are the reference.
 
   python -m mobileclip.multilingual_eval runs/text/text_student.pt --teacher TEACHER \\
@@ -19,7 +19,9 @@ import json
 import torch
 import torch.nn.functional as F
 
-from ..utils.cli import add_teacher, add_threads
+from ..models.options import add_teacher
+
+from ..utils.cli import add_threads
 from ..utils.errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.multilingual_eval"

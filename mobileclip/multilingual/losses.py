@@ -3,7 +3,7 @@
 The teacher reads the source (English) sentence; the student reads the source sentence *and* its translation.
 All embeddings L2-normalised. Terms (unweighted; :class:`ParallelTextLoss` returns them by name):
 
-* ``contrastive`` -- the seed's symmetric CLIP loss (:class:`mobileclip.losses.ClipLoss`) between
+* ``contrastive`` -- the seed's symmetric CLIP loss (:class:`mobileclip.training.losses.ClipLoss`) between
   student(translation) and teacher(source): in-batch teacher embeddings of other sentences are negatives;
 * ``fd_source`` -- feature distillation student(source) -> teacher(source), ``1 - cos``;
 * ``fd_translation`` -- feature distillation student(translation) -> teacher(source), ``1 - cos``.

@@ -5,9 +5,9 @@ frozen English teacher puts the English sentence.
       --teacher path/to/all-MiniLM-L6-v2 --out runs/text_minilm --steps 3000
 
 The teacher is a CLIP teacher's text tower (hub name, ``save_pretrained`` dir, proxy teacher) or any local
-Hugging Face sentence encoder directory (:mod:`mobileclip.text_teachers`). The student is the Lite Transformer
+Hugging Face sentence encoder directory (:mod:`mobileclip.multilingual.teachers`). The student is the Lite Transformer
 (LSRA) text tower of a registry config (``--model``, ``--text-overrides`` JSON), with ``embed_dim`` set to the
-teacher's so it lives in the teacher's space. Losses (:mod:`mobileclip.text_losses`): CLIP contrastive
+teacher's so it lives in the teacher's space. Losses (:mod:`mobileclip.multilingual.losses`): CLIP contrastive
 student(translation) vs teacher(English), feature distillation student(English) and student(translation) ->
 teacher(English); every term is logged to ``OUT/log.csv``. Teacher embeddings of the English side are computed
 once and cached in ``OUT/teacher_source.pt``. ``OUT/last.pt`` (atomic, every ``--save-every`` steps) makes a
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import torch
 
-from ..utils.cli import add_teacher, add_threads
+from ..models.options import add_teacher
+
+from ..utils.cli import add_threads
 from ..utils.errors import MobileClipError, cli_errors
 from ..training.schedule import lr_lambda
 
@@ -171,6 +173,14 @@ def _log(out: Path, row: dict, first: bool):
         w.writerow(row)
 
 
+def _optimizer(cfg: TextTrainConfig, text, logit_scale) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices (not on embeddings, norms, biases or the logit scale)."""
+    decay = [p for n, p in text.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in text.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay + [logit_scale], "weight_decay": 0.0}], lr=cfg.lr)
+
+
 def train_text(cfg: TextTrainConfig) -> dict:
     """Train; returns ``{"checkpoint": path, "steps": n, "final_terms": {...}, "seconds": s}``."""
     from .checkpoint import save_text_checkpoint
@@ -198,10 +208,7 @@ def train_text(cfg: TextTrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     text = model.text.train()
     logit_scale = torch.nn.Parameter(model.logit_scale.detach().clone())
-    decay = [p for n, p in text.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in text.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay + [logit_scale], "weight_decay": 0.0}], lr=cfg.lr)
+    opt = _optimizer(cfg, text, logit_scale)
     gen = torch.Generator().manual_seed(cfg.seed)
     start = _resume(cfg, out, text, logit_scale, opt, gen)
     langs, n, b = corpus.languages, len(corpus), min(cfg.batch_size, len(corpus))

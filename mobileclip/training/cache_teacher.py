@@ -11,7 +11,7 @@ reproduces exactly the crops (and, for class folders, the prompt templates) trai
     python -m mobileclip.train --train-data data/captions.csv --teacher-cache data/teacher_cache.pt ...
 
 On tar shards ``--out`` is a folder of per-shard sidecars (``NAME.teacher.npz``, see
-``mobileclip.shard_cache``), built shard by shard (resumable; ``torchrun --nproc-per-node N`` splits the
+``mobileclip.training.shard_cache``), built shard by shard (resumable; ``torchrun --nproc-per-node N`` splits the
 shards) and streamed by training with ``--teacher-cache FOLDER``, so memory stays flat as the data grows:
 
     torchrun --nproc-per-node 8 -m mobileclip.cache_teacher --train-data 'shards/part-{000000..000999}.tar' \
@@ -35,7 +35,7 @@ from ..models.tokenizer import get_tokenizer
 from ..models.teacher import load_teacher
 from ..utils.errors import MobileClipError, cli_errors
 from ..utils.fileio import atomic_torch_save
-from ..utils.cli import add_teacher
+from ..models.options import add_teacher
 from ..data.datasets import collate_count
 from ..models.tokenizer import trim_padding
 from .data import PairTransform, SeededView, build_dataset, is_tar_shards
@@ -104,7 +104,7 @@ def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int
                       batch_size: int = 64, crop_scale=(0.9, 1.0), device: str = "cpu") -> dict:
     """Per-shard teacher sidecars for tar shards, this process's share (``RANK``/``WORLD_SIZE`` of torchrun:
     shards split ``rank::world_size``); valid sidecars are kept, ones built for other settings refused."""
-    from ..data.datasets import TarShards
+    from ..data.shards import TarShards
     from .shard_cache import build_shard_sidecars
     from .data import SeededAugment
 

@@ -8,7 +8,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..utils.cli import DEFAULT_MODEL, DEFAULT_TEACHER, TEACHER_SPECS, add_model, add_teacher, add_threads
+from ..models.factory import DEFAULT_MODEL
+
+from ..models.options import TEACHER_SPECS, add_model, add_teacher
+
+from ..models.teacher import DEFAULT_TEACHER
+
+from ..utils.cli import add_threads
 from ..utils.errors import TrainError
 from ..utils.validate import check_writable_dir
 
@@ -175,14 +181,20 @@ def _check_model_and_outputs(cfg: TrainConfig) -> None:
         check_zero_shot_classes(root, sorted(d.name for d in root.iterdir() if d.is_dir()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import loop as train  # --help describes the command: mobileclip.train's docstring
-
-    p = argparse.ArgumentParser(prog=PROG, description=train.__doc__,
+def build_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The parser of ``python -m mobileclip.train``; ``description``: its ``--help`` text (the command passes
+    its docstring in, so that this module does not import the command)."""
+    p = argparse.ArgumentParser(prog=PROG, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for add in (_data_args, _model_args, _kd_args, _optim_args, _output_args):
         add(p)
+    p.set_defaults(**defaults())  # every default once: the TrainConfig field's
     return p
+
+
+def defaults() -> dict:
+    """``{field: default}`` of :class:`TrainConfig`: the CLI's defaults (set on the parser, not per flag)."""
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -191,17 +203,17 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-data", required=True,
                    help="captions CSV (image,caption; paths relative to the CSV), a class folder "
                         "(<root>/<class>/*.jpg, captions from --templates) or tar shards ('shards-{000..009}.tar')")
-    g.add_argument("--templates", default="ensemble", help="prompt templates for class folders: ensemble|single")
-    g.add_argument("--train-subset", type=float, default=1.0,
+    g.add_argument("--templates", help="prompt templates for class folders: ensemble|single")
+    g.add_argument("--train-subset", type=float,
                    help="train on this fraction of the dataset (a fixed random subset, --subset-seed)")
-    g.add_argument("--subset-seed", type=int, default=0, help="seed choosing the --train-subset samples")
-    g.add_argument("--crop-scale", type=float, nargs=2, default=(0.9, 1.0), metavar=("MIN", "MAX"),
+    g.add_argument("--subset-seed", type=int, help="seed choosing the --train-subset samples")
+    g.add_argument("--crop-scale", type=float, nargs=2, metavar=("MIN", "MAX"),
                    help="RandomResizedCrop area range")
-    g.add_argument("--aug-variants", type=int, default=0,
+    g.add_argument("--aug-variants", type=int,
                    help="K augmentation variants cycled over epochs (epoch %% K); 0 = a new one every epoch. "
                         "Set by the cache when --teacher-cache is used")
-    g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    g.add_argument("--shuffle-buffer", type=int, default=0, help="tar shards: sample shuffle buffer size (0 = off)")
+    g.add_argument("--workers", type=int, help="DataLoader worker processes")
+    g.add_argument("--shuffle-buffer", type=int, help="tar shards: sample shuffle buffer size (0 = off)")
     g.add_argument("--resample", action="store_true",
                    help="tar shards: draw shards with replacement (an endless stream; epochs end at no boundary)")
 
@@ -209,66 +221,66 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def _model_args(p: argparse.ArgumentParser) -> None:
     """Student (or HF proxy teacher) options."""
     m = p.add_argument_group("model")
-    m.add_argument("--arch", choices=["student", "hf-clip"], default="student",
+    m.add_argument("--arch", choices=["student", "hf-clip"],
                    help="student = MobileCLIP from the registry (--model); hf-clip = an HF CLIPModel (--hf-config), "
                         "for training a proxy teacher with --no-kd")
     add_model(m)
-    m.add_argument("--model-overrides", default=None,
-                   help="JSON merged into the student config (keys as in mobileclip/model_configs/*.json), e.g. "
+    m.add_argument("--model-overrides",
+                   help="JSON merged into the student config (keys as in mobileclip/models/model_configs/*.json), e.g. "
                         f"'{OVERRIDES_EXAMPLE}'")
-    m.add_argument("--image-size", type=int, default=None,
+    m.add_argument("--image-size", type=int,
                    help=f"override the model's input size in pixels, >= {MIN_IMAGE_SIZE} (student or hf-clip)")
-    m.add_argument("--hf-config", default="tiny", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
-    m.add_argument("--init", default=None, help="fine-tune: start from this student checkpoint (final.pt or last.pt): "
-                                                "its model and weights, a new run (new optimizer and schedule)")
+    m.add_argument("--hf-config", help="hf-clip config: tiny | cpu-vit | CLIPConfig JSON file")
+    m.add_argument("--init", help="fine-tune: start from this student checkpoint (final.pt or last.pt): "
+                                  "its model and weights, a new run (new optimizer and schedule)")
 
 
 def _kd_args(p: argparse.ArgumentParser) -> None:
     """Distillation options."""
     k = p.add_argument_group("distillation")
     add_teacher(k, help=f"frozen teacher: {TEACHER_SPECS}")
-    k.add_argument("--teacher-cache", default=None, help="precomputed teacher embeddings "
+    k.add_argument("--teacher-cache", help="precomputed teacher embeddings "
                    "(python -m mobileclip.cache_teacher): a .pt file, or for tar shards the folder of their per-shard "
                    "sidecars (streamed); the teacher is not loaded")
     k.add_argument("--no-kd", action="store_true", help="contrastive loss only (CLIP from scratch, ablation baseline)")
-    k.add_argument("--align-steps", type=int, default=-1, help="phase 1 (feature alignment) steps; -1 = 10%% of --steps")
-    k.add_argument("--distil-steps", type=int, default=-1, help="phase 2 (distillation) steps; -1 = 30%% of --steps")
-    k.add_argument("--fd-loss", choices=["cosine", "mse"], default="cosine", help="feature distillation distance")
-    k.add_argument("--temperature", type=float, default=2.0, help="response distillation temperature")
+    k.add_argument("--align-steps", type=int, help="phase 1 (feature alignment) steps; -1 = 10%% of --steps")
+    k.add_argument("--distil-steps", type=int, help="phase 2 (distillation) steps; -1 = 30%% of --steps")
+    k.add_argument("--fd-loss", choices=["cosine", "mse"], help="feature distillation distance")
+    k.add_argument("--temperature", type=float, help="response distillation temperature")
     k.add_argument("--affinity", action="store_true", help="add intra-modal affinity mimicking in phases 2-3")
-    k.add_argument("--balancer", choices=["uncertainty", "fixed"], default="uncertainty",
+    k.add_argument("--balancer", choices=["uncertainty", "fixed"],
                    help="loss weighting: learned uncertainty weights, or fixed weight 1")
 
 
 def _optim_args(p: argparse.ArgumentParser) -> None:
     """Optimisation, precision and device options."""
     o = p.add_argument_group("optimisation")
-    o.add_argument("--steps", type=int, default=1000, help="optimizer steps")
-    o.add_argument("--batch-size", type=int, default=64, help="per-process batch size")
-    o.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (AdamW)")
-    o.add_argument("--balancer-lr", type=float, default=1e-2, help="learning rate of the balancer's log-variances")
-    o.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay (not on norms/biases/scales)")
-    o.add_argument("--warmup", type=int, default=-1, help="linear warm-up steps; -1 = 5%% of --steps")
-    o.add_argument("--min-lr-ratio", type=float, default=0.01, help="cosine floor as a fraction of --lr")
-    o.add_argument("--grad-clip", type=float, default=1.0, help="clip the global grad norm (after AMP unscale); 0 = off")
-    o.add_argument("--precision", choices=["auto", "fp32", "amp", "amp_bf16"], default="auto",
+    o.add_argument("--steps", type=int, help="optimizer steps")
+    o.add_argument("--batch-size", type=int, help="per-process batch size")
+    o.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
+    o.add_argument("--balancer-lr", type=float, help="learning rate of the balancer's log-variances")
+    o.add_argument("--weight-decay", type=float, help="AdamW weight decay (not on norms/biases/scales)")
+    o.add_argument("--warmup", type=int, help="linear warm-up steps; -1 = 5%% of --steps")
+    o.add_argument("--min-lr-ratio", type=float, help="cosine floor as a fraction of --lr")
+    o.add_argument("--grad-clip", type=float, help="clip the global grad norm (after AMP unscale); 0 = off")
+    o.add_argument("--precision", choices=["auto", "fp32", "amp", "amp_bf16"],
                    help="fp32; amp = fp16 autocast + loss scaling (CUDA); amp_bf16 = bf16 autocast (CPU or a GPU "
                         "with bf16); auto = amp on CUDA, else fp32")
-    o.add_argument("--accum-freq", type=int, default=1,
+    o.add_argument("--accum-freq", type=int,
                    help="micro-batches (of --batch-size) per optimizer step; their embeddings are cached so the "
                         "contrastive negatives span all of them")
     o.add_argument("--gather-with-grad", action="store_true",
                    help="DDP: all-gather embeddings with a differentiable gather (default: other ranks' are constants)")
     o.add_argument("--local-loss", action="store_true",
                    help="DDP: each rank scores only its own samples against all ranks' (needs --gather-with-grad)")
-    o.add_argument("--channels-last", choices=["on", "off"], default="on",
+    o.add_argument("--channels-last", choices=["on", "off"],
                    help="image tower and image batches in channels-last memory layout (faster convolutions on CPU "
                         "and tensor cores; the same model up to rounding)")
-    o.add_argument("--max-nonfinite", type=int, default=10, help="abort after this many NaN/inf steps (each is skipped)")
-    o.add_argument("--seed", type=int, default=0, help="seed for init, data order and augmentation")
-    o.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    add_threads(o, 0, "torch CPU threads per process", "default: torch's choice; 1 is much faster on a busy shared CPU")
-    o.add_argument("--bn-recalibrate", type=int, default=20,
+    o.add_argument("--max-nonfinite", type=int, help="abort after this many NaN/inf steps (each is skipped)")
+    o.add_argument("--seed", type=int, help="seed for init, data order and augmentation")
+    o.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    add_threads(o, None, "torch CPU threads per process", "default: torch's choice; 1 is much faster on a busy shared CPU")
+    o.add_argument("--bn-recalibrate", type=int,
                    help="at the end, re-estimate BatchNorm statistics over N training batches with the final "
                         "weights (precise BN); 0 = off")
 
@@ -276,18 +288,18 @@ def _optim_args(p: argparse.ArgumentParser) -> None:
 def _output_args(p: argparse.ArgumentParser) -> None:
     """Output, checkpointing and logging options."""
     r = p.add_argument_group("output")
-    r.add_argument("--out", default="runs/train", help="output folder: last.pt, log.csv, final checkpoint")
-    r.add_argument("--save-every", type=int, default=500, help="checkpoint OUT/last.pt every N steps (and at the end)")
-    r.add_argument("--log-every", type=int, default=10, help="CSV/tqdm logging interval")
-    r.add_argument("--resume", default="auto", help="auto = continue from OUT/last.pt if present; a path; or 'none'")
-    r.add_argument("--stop-after", type=int, default=None, help="stop (checkpointed) after this global step, "
+    r.add_argument("--out", help="output folder: last.pt, log.csv, final checkpoint")
+    r.add_argument("--save-every", type=int, help="checkpoint OUT/last.pt every N steps (and at the end)")
+    r.add_argument("--log-every", type=int, help="CSV/tqdm logging interval")
+    r.add_argument("--resume", help="auto = continue from OUT/last.pt if present; a path; or 'none'")
+    r.add_argument("--stop-after", type=int, help="stop (checkpointed) after this global step, "
                                                                "as if killed; resume later")
     r.add_argument("--tensorboard", action="store_true", help="also log to OUT/tb (needs the tensorboard package)")
-    r.add_argument("--zeroshot", default=None, help="class folder to evaluate zero-shot top-1 on at the end")
+    r.add_argument("--zeroshot", help="class folder to evaluate zero-shot top-1 on at the end")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def parse_args(argv=None) -> TrainConfig:
-    """Command-line arguments -> :class:`TrainConfig`."""
-    return TrainConfig.from_namespace(build_parser().parse_args(argv))
+def parse_args(argv=None, description: str | None = None) -> TrainConfig:
+    """Command-line arguments -> :class:`TrainConfig` (``description``: the ``--help`` text)."""
+    return TrainConfig.from_namespace(build_parser(description).parse_args(argv))
 

@@ -124,11 +124,12 @@ def build_dataset(path: str, transform, tokenizer, templates: str = "ensemble", 
     """CSV (image,caption) | class folder (captions from templates) | tar shards (pattern with .tar; with a
     sample ``shuffle_buffer`` and shard ``resample``-ing)."""
     from ..data import datasets as data
+    from ..data.shards import TarShards
 
     p = Path(path)
     if is_tar_shards(path):
-        return data.TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
-                              seed=seed, shuffle_buffer=shuffle_buffer, resample=resample)
+        return TarShards(str(path), transform, tokenizer, rank=rank, world_size=world, shuffle_shards=True,
+                         seed=seed, shuffle_buffer=shuffle_buffer, resample=resample)
     if p.suffix.lower() == ".csv":
         if not p.is_file():
             raise TrainError(f"caption CSV not found: {path}")

@@ -15,7 +15,7 @@ class KDModule(nn.Module):
 
     :meth:`features` runs everything applied per sample (towers, KD heads); :meth:`forward` adds the batch-
     coupled losses and the balancer, optionally after splicing the features into a feature-cached accumulated
-    batch (:mod:`mobileclip.accumulate`). ``gather``: how the losses see the other DDP ranks' samples."""
+    batch (:mod:`mobileclip.training.accumulate`). ``gather``: how the losses see the other DDP ranks' samples."""
 
     def __init__(self, student: nn.Module, teacher_dim: int | None, fd_kind: str, temperature: float,
                  balancer: str, affinity: bool, gather: GatherSpec = GatherSpec()):
@@ -64,7 +64,7 @@ class KDModule(nn.Module):
         return terms
 
     def forward(self, images, ids, active: list[str], teacher: dict | None = None, splice=None):
-        """``(total, terms, weighted terms)``; with ``splice`` (a :class:`~mobileclip.accumulate.Splice`) the
+        """``(total, terms, weighted terms)``; with ``splice`` (a :class:`~mobileclip.training.accumulate.Splice`) the
         losses cover the whole accumulated batch and the balancer's weights get gradient in one pass only."""
         f = self.features(images, ids, teacher)
         if splice is not None:

@@ -379,7 +379,7 @@ def _zeroshot(cfg: TrainConfig, out: Path) -> dict:
 
 
 def main(argv=None):
-    cfg = parse_args(argv)
+    cfg = parse_args(argv, description=__doc__)
     with cli_errors("mobileclip.train"):
         try:
             train(cfg)

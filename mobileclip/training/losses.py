@@ -16,9 +16,9 @@ must first be mapped into the teacher's space with :class:`KDHeads` (identity wh
 * :class:`AffinityMimicLoss` (optional) -- the same KL on *intra-modal* affinities (image-image,
   text-text), teaching the student the teacher's neighbourhood structure.
 
-The batch-coupled losses (all but feature distillation) take a :class:`~mobileclip.distributed.GatherSpec`:
+The batch-coupled losses (all but feature distillation) take a :class:`~mobileclip.training.distributed.GatherSpec`:
 under DDP every rank's student and teacher embeddings are all-gathered so the negatives span the global
-batch (``local_loss``/``gather_with_grad`` as in open_clip; see ``mobileclip.distributed`` for the gradient
+batch (``local_loss``/``gather_with_grad`` as in open_clip; see ``mobileclip.training.distributed`` for the gradient
 semantics). The default is one process: nothing is gathered.
 """
 from __future__ import annotations
@@ -201,7 +201,7 @@ class UncertaintyBalancer(nn.Module):
         """``terms`` -> (total, weighted terms). Unknown term names are an error (no silent drop).
 
         ``detach_weights``: same values, but no gradient reaches the balancer's parameters (feature-cached
-        accumulation computes it in one pass of N, see ``mobileclip.accumulate``)."""
+        accumulation computes it in one pass of N, see ``mobileclip.training.accumulate``)."""
         log_vars = self.log_vars.detach() if detach_weights else self.log_vars
         total, weighted = 0.0, {}
         for name, value in terms.items():

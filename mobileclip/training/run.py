@@ -15,7 +15,7 @@ import torch
 from ..models.factory import DEFAULT_MODEL, create_model
 from ..models.tokenizer import get_tokenizer
 from ..models.teacher import load_teacher
-from ..data.datasets import TarShards
+from ..data.shards import TarShards
 from ..utils.cli import set_threads
 from .distributed import GatherSpec
 from ..utils.errors import TrainError
@@ -139,8 +139,8 @@ def _overrides(cfg: TrainConfig) -> dict:
 def _init_student(cfg: TrainConfig) -> torch.nn.Module:
     """``--init CKPT``: the checkpoint's model (its own config, with --model-overrides/--image-size merged in)
     holding the checkpoint's weights."""
-    from ..checkpoint import read_checkpoint
-    from ..factory import check_overrides, create_model_from_config, merge_config
+    from ..models.checkpoint import read_checkpoint
+    from ..models.factory import check_overrides, create_model_from_config, merge_config
 
     payload = read_checkpoint(cfg.init)  # one line for a missing, damaged or foreign file
     config = payload["model_config"]
@@ -182,7 +182,7 @@ def _open_cache(cfg: TrainConfig):
     if not is_tar_shards(cfg.train_data):
         raise TrainError(f"--teacher-cache {cfg.teacher_cache} is a folder of per-shard teacher sidecars: "
                          f"--train-data must be the tar shards they were built for")
-    from ..data.datasets import expand_shards
+    from ..data.shards import expand_shards
 
     return StreamedTeacherCache(cfg.teacher_cache, expand_shards(cfg.train_data), cfg.seed, cfg.crop_scale,
                                 keep=cfg.workers + 2)

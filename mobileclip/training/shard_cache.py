@@ -67,7 +67,7 @@ def _check(path: Path, want: dict) -> bool:
 
 def build_shard_sidecars(dataset, encode: Callable, augment: Callable, settings: dict, variants: int,
                          out_dir=None, rank: int = 0, world_size: int = 1, batch_size: int = 64) -> dict:
-    """Write the sidecars of this rank's shards (``dataset``: a :class:`mobileclip.data.TarShards`).
+    """Write the sidecars of this rank's shards (``dataset``: a :class:`mobileclip.data.shards.TarShards`).
 
     ``encode(images, ids) -> {"image_embeds", "text_embeds", "logit_scale"}`` is the teacher;
     ``augment(pil_image, variant, index) -> tensor`` the deterministic crop; ``settings`` what must match.

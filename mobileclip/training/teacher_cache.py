@@ -92,7 +92,7 @@ class StreamedTeacherCache:
         return emb
 
     def lookup(self, variant: int, indices: torch.Tensor, device) -> dict:
-        from ..data.datasets import SHARD_STRIDE
+        from ..data.shards import SHARD_STRIDE
 
         images, texts, scale = [], [], None
         for index in indices.tolist():

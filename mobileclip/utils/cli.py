@@ -1,7 +1,5 @@
-"""Command-line options every CLI shares, defined once: ``--threads``, ``--teacher``, ``--model`` and the
-``--out``/``--json``/``--md`` outputs. Defaults differ on purpose between commands (a benchmark counts the
-random ViT-B/32 by default, training distils from the real one): each command passes its own default, and
-:data:`DEFAULT_TEACHER` / :data:`DEFAULT_MODEL` are the project-wide ones."""
+"""Command-line options every CLI shares, defined once: ``--threads`` and the ``--out``/``--json``/``--md``
+outputs (the model options ``--teacher`` and ``--model`` are in :mod:`mobileclip.models.options`)."""
 from __future__ import annotations
 
 import argparse
@@ -9,16 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from ..models.factory import DEFAULT_MODEL
-from ..models.teacher import DEFAULT_TEACHER, RANDOM_VIT_B_32
 from .validate import check_writable_file
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_TEACHER", "RANDOM_VIT_B_32", "add_model", "add_output_args", "add_teacher",
-           "add_thread_counts", "add_threads", "clamp_threads", "cpu_cores", "default_paths", "set_threads",
-           "thread_count"]
-
-TEACHER_SPECS = "hub name, save_pretrained dir, or vit-b-32-random"
-
+__all__ = ["add_output_args", "add_thread_counts", "add_threads", "clamp_threads", "cpu_cores", "default_paths",
+           "set_threads", "thread_count"]
 
 def cpu_cores() -> int:
     """The CPU cores this process may run on (its affinity mask, e.g. a container's share)."""
@@ -63,18 +55,6 @@ def add_thread_counts(p, default: str):
     """``--threads 1,4,all``: the thread counts a benchmark measures, comma-separated ('all' = every core)."""
     return p.add_argument("--threads", default=default,
                           help="thread counts, comma-separated; 'all' = every core (default: %(default)s)")
-
-
-def add_teacher(p, default: str | None = DEFAULT_TEACHER, required: bool = False, help: str | None = None):
-    """``--teacher SPEC``: a CLIP teacher (see :data:`TEACHER_SPECS`)."""
-    return p.add_argument("--teacher", default=default, required=required,
-                          help=help or f"teacher: {TEACHER_SPECS}")
-
-
-def add_model(p, default: str = DEFAULT_MODEL, flag: str = "--model",
-              help: str = "student registry config (mobileclip.list_models())"):
-    """``--model NAME`` (or ``flag``): a student registry config."""
-    return p.add_argument(flag, default=default, help=help)
 
 
 def add_output_args(p: argparse.ArgumentParser, stem: str, extra: str = "") -> None:

@@ -139,7 +139,7 @@ def temp_name_pattern(name: str, suffix: str | None = None) -> re.Pattern:
 def remove_stale_temps(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
     """Remove temp files an interrupted atomic write of ``folder/<name>`` left behind; returns what was removed.
 
-    Call it only while holding the folder (:mod:`mobileclip.runlock`): a live writer's temp file has the
+    Call it only while holding the folder (:mod:`mobileclip.utils.runlock`): a live writer's temp file has the
     same name. Nothing but files of exactly that pattern is touched."""
     folder = Path(folder)
     if not folder.is_dir():

@@ -4,7 +4,7 @@
   ``.mlpackage`` from its files (``export.coreml`` checks the written package on Linux, where Core ML
   ``predict`` is unavailable).
 
-:data:`SYMBOLS` lists them; ``tests/test_shims_export.py`` fails when one disappears.
+:data:`SYMBOLS` lists them; ``tests/export/test_shims.py`` fails when one disappears.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 * ``xnnpack_quantizer_utils._is_conv_node`` / ``_is_annotated`` / ``_mark_nodes_as_annotated``: the
   XNNPACK quantizer's annotation helpers (``export.executorch`` annotates conv -> ReLU for dynamic int8).
 
-:data:`SYMBOLS` lists them; ``tests/test_shims_export.py`` fails when one disappears.
+:data:`SYMBOLS` lists them; ``tests/export/test_shims.py`` fails when one disappears.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Private torch names used by mobileclip, in one place (tests/test_shims.py fails loudly if one disappears)."""
+"""Private torch names used by mobileclip, in one place (tests/mobileclip/utils/test_shims.py fails loudly if one disappears)."""
 from __future__ import annotations
 
 from torch import nn

@@ -3,7 +3,7 @@
 * ``QuantizationAnnotation(..., _annotated=True)``: the flag PT2E quantizers set on an annotated node
   (``export.executorch`` annotates conv -> ReLU for dynamic int8).
 
-:data:`SYMBOLS` lists them; ``tests/test_shims_export.py`` fails when one disappears.
+:data:`SYMBOLS` lists them; ``tests/export/test_shims.py`` fails when one disappears.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ import XCTest
 @testable import MobileCLIPKit
 
 /// The Swift side of the model-boundary conformance check: with MOBILECLIP_CONFORMANCE_OUT set (by
-/// tests/test_swift_package.py), writes the exact buffers the app hands Core ML for the golden EXIF photo
+/// tests/apps/test_swift_package.py), writes the exact buffers the app hands Core ML for the golden EXIF photo
 /// (raw-RGB fixture -> ExifOrientation -> ImagePreprocessor: NCHW float32) and the conformance captions
 /// (ClipTokenizer: int32 ids), little-endian; Python compares them with its own inputs.
 final class ConformanceTests: XCTestCase {

@@ -6,7 +6,7 @@ import java.nio.ByteOrder;
 /**
  * The exact buffer the app hands a runtime for one tower: the manifest entry's input name, shape and dtype, and
  * the values in that shape's row-major order (image: NCHW float32; text: int32 ids), native byte order.
- * ExecuTorchEncoder and LiteRtEncoder both build their inputs here; tests/test_conformance.py runs the exported
+ * ExecuTorchEncoder and LiteRtEncoder both build their inputs here; tests/export/test_conformance.py runs the exported
  * models on the bytes this class writes.
  */
 public final class ModelInput {

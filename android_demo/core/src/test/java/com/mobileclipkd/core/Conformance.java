@@ -14,7 +14,7 @@ import java.util.List;
 import javax.imageio.ImageIO;
 
 /**
- * Writes the exact input buffers the app hands ExecuTorch / LiteRT, for tests/test_conformance.py:
+ * Writes the exact input buffers the app hands ExecuTorch / LiteRT, for tests/export/test_conformance.py:
  * {@code java ... Conformance MANIFEST PHOTO CAPTIONS_TXT OUT_DIR}. For every executorch/tflite entry of the
  * manifest it writes {@code <backend>_<tower>_<quantization>[_<i>].bin} (little-endian, {@link ModelInput}'s
  * values) and {@code inputs.json} listing file, input name, shape and dtype. The photo goes through the app's path

@@ -15,14 +15,14 @@ import org.junit.Test;
 
 /**
  * {@link PillowResize} against Pillow itself on random images and sizes (up-, down-, mixed scaling, both pass
- * orders). The cases file is written by tests/test_android_core.py with the installed Pillow: per case, big-endian
+ * orders). The cases file is written by tests/apps/test_android_core.py with the installed Pillow: per case, big-endian
  * ints inW, inH, outW, outH, then inW*inH*3 RGB bytes, then outW*outH*3 bytes of {@code Image.resize(BICUBIC)}.
  */
 public class PillowResizeRandomTest {
     @Test
     public void matchesPillowBitForBit() throws Exception {
         String p = System.getProperty("resize.cases");
-        Assume.assumeTrue("resize.cases not set (written by tests/test_android_core.py)", p != null);
+        Assume.assumeTrue("resize.cases not set (written by tests/apps/test_android_core.py)", p != null);
         PillowResize.Order order = PreprocessGoldenTest.orderFor(System.getProperty("pillow.version", "13"));
         int n = 0;
         List<String> failures = new ArrayList<>();

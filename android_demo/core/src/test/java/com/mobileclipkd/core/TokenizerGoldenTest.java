@@ -45,7 +45,7 @@ public class TokenizerGoldenTest {
         assertArrayEquals(new int[] {49406, 320, 1125, 539, 320, 2368, 269, 49407, 0}, Arrays.copyOf(ids, 9));
     }
 
-    /** Python's ids of every Flickr8k-subset caption, written by tests/test_android_core.py (never committed). */
+    /** Python's ids of every Flickr8k-subset caption, written by tests/apps/test_android_core.py (never committed). */
     @Test
     public void everyFlickrCaptionMatchesPython() throws Exception {
         String p = System.getProperty("flickr.ids");
