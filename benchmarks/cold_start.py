@@ -41,7 +41,7 @@ def _load(runtime: str, model: str, threads: int):
             return method.execute([torch.from_numpy(x)])[0].numpy().ravel().tolist()
     elif runtime == "eager":
         import torch
-        from mobileclip.encoders import load_encoder
+        from mobileclip.evaluation.encoders import load_encoder
 
         t_import = time.perf_counter() - t
         t = time.perf_counter()

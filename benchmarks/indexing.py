@@ -37,8 +37,8 @@ import torch
 
 from export.backends import ALIASES, get_backend, runtime_name
 from mobileclip import MobileClipError, image_transform
-from mobileclip.cli import add_output_args, add_thread_counts
-from mobileclip.encoders import load_encoder
+from mobileclip.utils.cli import add_output_args, add_thread_counts
+from mobileclip.evaluation.encoders import load_encoder
 
 from .common import RANDOM_VIT_B_32, load_teacher_spec, machine_info, run_and_write, split_list
 from .indexing_report import cold_starts, to_markdown
@@ -123,7 +123,7 @@ def exported_configs(export_dir: str, role: str, runtimes: list[str], skipped: l
 
         def make(threads, path=path, backend=backend):
             if backend.name == "executorch":  # one XNNPACK pool per process (see benchmarks.latency)
-                from mobileclip.shims import executorch_private
+                from mobileclip.utils.shims import executorch_private
 
                 executorch_private.set_threadpool_size(threads)
             return backend.load(path, "image", num_threads=threads)

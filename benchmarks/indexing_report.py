@@ -12,7 +12,7 @@ from statistics import median
 import numpy as np
 from tabulate import tabulate
 
-from mobileclip.errors import MobileClipError
+from mobileclip.utils.errors import MobileClipError
 
 from .common import machine_line
 

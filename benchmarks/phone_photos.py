@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mobileclip.errors import MobileClipError
-from mobileclip.fileio import atomic_path
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.utils.fileio import atomic_path
 
 PHONE_SIZE = (4032, 3024)  # 12 MP, 4:3 landscape
 QUALITY = 92
@@ -22,7 +22,7 @@ ORIENTATION_TAG = 0x0112
 def source_photos(n: int, source: str | None = None) -> list[Path]:
     """The first ``n`` photos (sorted by name) of ``source`` (a folder of JPEGs; default: the Flickr8k subset)."""
     if source is None:
-        from mobileclip.data import extract_shared
+        from mobileclip.data.shared_data import extract_shared
 
         folder = extract_shared("flickr8k_subset.tar.gz") / "images"
     else:

@@ -32,7 +32,7 @@ import torch
 
 from export.backends import BACKENDS, get_backend, runtime_name
 from mobileclip import MobileClipError, load_checkpoint
-from mobileclip.cli import add_output_args
+from mobileclip.utils.cli import add_output_args
 
 from .common import machine_info, run_and_write, split_list
 from .quantization_report import plot, search_gate, to_markdown
@@ -62,7 +62,7 @@ class TowerSwap:
 
 def gallery(distractors: int, retrieval_csv: str, zeroshot: str) -> tuple[list, list, list]:
     """``(gallery image paths, captions, caption -> gallery position)``: the captioned photos, then distractors."""
-    from mobileclip.data import ClassFolder, read_caption_csv
+    from mobileclip.data.datasets import ClassFolder, read_caption_csv
 
     rows = read_caption_csv(retrieval_csv)
     images, where, captions, target = [], {}, [], []
@@ -79,7 +79,7 @@ def gallery(distractors: int, retrieval_csv: str, zeroshot: str) -> tuple[list, 
 
 def evaluate(encoder, data: dict, templates: list[str]) -> dict:
     """Embeddings of the gallery, captions, zero-shot images and prompts -> metrics (R@K, top-1)."""
-    from mobileclip.eval import class_embeddings, encode_image_files, encode_texts, prompt_embeddings
+    from mobileclip.evaluation.metrics import class_embeddings, encode_image_files, encode_texts, prompt_embeddings
 
     with torch.no_grad():
         img = encode_image_files(encoder, data["gallery"], batch_size=64)[0]
@@ -136,8 +136,8 @@ def latency_ms(run, x, repeats: int) -> float:
 
 
 def run(args) -> dict:
-    from mobileclip.data import ClassFolder
-    from mobileclip.templates import get_templates
+    from mobileclip.data.datasets import ClassFolder
+    from mobileclip.data.templates import get_templates
 
     from .accuracy import default_retrieval, default_zeroshot
 

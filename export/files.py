@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
-from mobileclip.errors import MobileClipError
-from mobileclip.fileio import atomic_write
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.utils.fileio import atomic_write
 
 from .errors import InterruptedAfterCommit
 

@@ -34,7 +34,7 @@ def _image_member(path: Path) -> tuple[str, bytes]:
     ext = path.suffix.lower().lstrip(".")
     if ext in TAR_IMAGE_EXTS:
         return ext, path.read_bytes()
-    from .data import load_image
+    from .datasets import load_image
 
     image, reason = load_image(path)
     if image is None:  # stored as it is: TarShards counts it as unreadable, like any corrupt image
@@ -58,7 +58,7 @@ def write_tar_shards(csv_path, out_dir, samples_per_shard: int = 1000, prefix: s
     import webdataset as wds
     from tqdm import tqdm
 
-    from .data import read_caption_csv
+    from .datasets import read_caption_csv
 
     if samples_per_shard < 1:
         raise MobileClipError("--samples-per-shard must be >= 1")

@@ -1,6 +1,6 @@
 """Webdataset-style tar shards: members ``<key>.jpg|jpeg|png|webp`` plus ``<key>.txt`` (the caption), streamed
-by :class:`TarShards` (split across DDP ranks and DataLoader workers) and written from a caption CSV by
-:func:`write_tar_shards`. A missing or corrupt image is skipped and counted, as in :mod:`.datasets`."""
+by :class:`TarShards` (split across DDP ranks and DataLoader workers); :mod:`.shard_writer` writes them from a
+caption CSV. A missing or corrupt image is skipped and counted once, as in :mod:`.datasets`."""
 from __future__ import annotations
 
 import glob

@@ -159,8 +159,8 @@ def check_config(cfg: TrainConfig) -> None:
 
 def _check_model_and_outputs(cfg: TrainConfig) -> None:
     """--image-size, --model-overrides (keys checked against the model's config), --device, --zeroshot."""
-    from ..factory import check_overrides, get_model_config
-    from ..validate import check_device, check_zero_shot_classes
+    from ..models.factory import check_overrides, get_model_config
+    from ..utils.validate import check_device, check_zero_shot_classes
 
     if cfg.image_size is not None and cfg.image_size < MIN_IMAGE_SIZE:
         raise TrainError(f"--image-size must be >= {MIN_IMAGE_SIZE} pixels, got {cfg.image_size}")

@@ -13,7 +13,8 @@ from mobileclip import MobileClipError, get_tokenizer, image_transform
 from mobileclip.data.datasets import (CaptionCsv, ClassFolder, collate_count, extract_shared, read_caption_csv,
                                       skip_report)
 from mobileclip.data.prepare import main
-from mobileclip.data.shards import TarShards, expand_shards, write_tar_shards
+from mobileclip.data.shard_writer import write_tar_shards
+from mobileclip.data.shards import TarShards, expand_shards
 from mobileclip.data.synthetic import write_synthetic_dataset
 from mobileclip.data.templates import ENSEMBLE, SINGLE, get_templates
 

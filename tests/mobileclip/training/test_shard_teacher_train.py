@@ -13,7 +13,7 @@ from tests.support.training import base_cfg, read_log
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    from mobileclip.data.shards import write_tar_shards
+    from mobileclip.data.shard_writer import write_tar_shards
 
     root = tmp_path_factory.mktemp("shard_kd")
     write_tar_shards(make_csv(root / "data", 12), root / "shards", samples_per_shard=4)

@@ -205,7 +205,7 @@ def test_ddp_two_processes_gloo(toy_csv, tiny_teacher_dir, tmp_path, flags, port
 
 
 def test_tar_shards_train_and_resume(tmp_path, tiny_teacher_dir):
-    from mobileclip.data.shards import write_tar_shards
+    from mobileclip.data.shard_writer import write_tar_shards
 
     csv_path = make_csv(tmp_path / "data", 12)
     write_tar_shards(csv_path, tmp_path / "shards", samples_per_shard=4)

@@ -22,12 +22,12 @@ import pytest
 import torch
 
 from export.backends import Backend, Lowered
-from mobileclip.errors import MobileClipError
-from mobileclip.fileio import atomic_write
+from mobileclip.utils.errors import MobileClipError
+from mobileclip.utils.fileio import atomic_write
 
-from export_helpers import require, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import require
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = ["--verify-per-class", "1", "--calib-images", "1", "--threads", "1"]  # the least verification and calibration data
 
 

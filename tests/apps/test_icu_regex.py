@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from test_android_core import GOLDEN, apt_install, core_classes, junit_classpath  # noqa: F401 (fixtures)
+from tests.apps.test_android_core import GOLDEN, apt_install, core_classes, junit_classpath  # noqa: F401 (fixtures)
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-icu is built for the system interpreter
 MULTI30K_SPLITS = ("train", "val", "test_2016_flickr")
@@ -113,7 +113,7 @@ def _python_reference() -> dict[str, object]:
 
 
 def _cases(java_patterns: dict[str, str]) -> list[dict]:
-    from mobileclip.tokenizer import _open_clip_tokenizer_module
+    from mobileclip.models.tokenizer import _open_clip_tokenizer_module
 
     clean = _open_clip_tokenizer_module()._clean_lower
     tables = json.loads((GOLDEN / "tokenizer" / "text_cleanup.json").read_text(encoding="utf-8"))

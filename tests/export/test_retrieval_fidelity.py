@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from export_helpers import tiny_student  # noqa: F401  (fixture)
 import pytest
 
 from export.retrieval import top_k_overlap

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from export_helpers import require, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import require
 
 GOAL = 0.99
 
@@ -77,7 +77,7 @@ def test_image_export_passes_gate(tiny_student, tmp_path):  # noqa: F811
     int8 image tower misses the int8 cosine gate with or without the rewrite (min cosine 0.733 both, measured);
     int8 on the full-size tower is checked above, and the trained students' int8 gates in test_export_trained."""
     require("executorch")
-    from export_helpers import entry, run_export
+    from tests.support.export_helpers import entry, run_export
 
     m = run_export("executorch", tiny_student, tmp_path, "none", towers=("image",))
     e = entry(m, "executorch", "image", "fp32")

@@ -12,10 +12,9 @@ import torch
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import load_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_faults import TINY, data, one_line_error, targs  # noqa: E402,F401  (data: a fixture)
-from test_faults import finished_run as finished  # noqa: E402,F401  (a fixture: 2 steps, last.pt + final.pt)
-from test_train import make_csv  # noqa: E402
+from tests.mobileclip.test_faults import TINY, data, one_line_error, targs  # noqa: E402,F401  (data: a fixture)
+from tests.mobileclip.test_faults import finished_run as finished  # noqa: E402,F401  (a fixture: 2 steps, last.pt + final.pt)
+from tests.support.data import make_csv  # noqa: E402
 
 from mobileclip import train as T  # noqa: E402
 
@@ -155,7 +154,7 @@ def test_help_example_of_model_overrides_runs(data, tmp_path):
     import json
     import re
 
-    from mobileclip.train import build_parser
+    from mobileclip.training.config import build_parser
 
     action = next(a for a in build_parser()._actions if "--model-overrides" in a.option_strings)
     example = re.search(r"e\.g\. '(.+)'", action.help).group(1)
@@ -178,8 +177,8 @@ def test_threads_below_one_refused_by_every_cli(module, value, capsys):
 
 
 def test_threads_above_the_cores_are_lowered_with_a_warning(capsys):
-    from mobileclip.cli import cpu_cores, set_threads
-    from mobileclip.train import parse_args
+    from mobileclip.utils.cli import cpu_cores, set_threads
+    from mobileclip.training.config import parse_args
 
     cores = cpu_cores()
     assert parse_args(["--train-data", "x.csv", "--threads", str(cores + 997)]).threads == cores
@@ -193,7 +192,7 @@ def test_threads_above_the_cores_are_lowered_with_a_warning(capsys):
 
 
 def test_short_csv_rows_are_counted(tmp_path, caplog):
-    from mobileclip.data import read_caption_csv
+    from mobileclip.data.datasets import read_caption_csv
 
     csv_path = make_csv(tmp_path / "d", 3)
     with open(csv_path, "a") as f:
@@ -255,7 +254,7 @@ def test_ctrl_c_during_a_write_finishes_it_then_stops(tmp_path):
     import os
     import signal
 
-    from mobileclip.fileio import atomic_write, deferred_interrupt
+    from mobileclip.utils.fileio import atomic_write, deferred_interrupt
 
     with pytest.raises(KeyboardInterrupt):
         with deferred_interrupt("x"):
@@ -287,7 +286,7 @@ def test_ctrl_c_during_training_is_one_line(data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "mobileclip.train", *_argv(data, out, "--steps", "100000", "--save-every", "2")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[2])
     try:
         deadline = time.time() + 240
         while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:

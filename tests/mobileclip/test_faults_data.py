@@ -12,12 +12,14 @@ import torch
 
 import mobileclip  # noqa: F401  (before torchvision)
 from mobileclip import get_tokenizer, image_transform
-from mobileclip.data import TarShards, collate_count, main, read_caption_csv, write_synthetic_dataset
-from mobileclip.errors import MobileClipError
+from mobileclip.data.datasets import collate_count, read_caption_csv
+from mobileclip.data.prepare import main
+from mobileclip.data.shards import TarShards
+from mobileclip.data.synthetic import write_synthetic_dataset
+from mobileclip.utils.errors import MobileClipError
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_shards import _member, _png_bytes  # noqa: E402
-from test_train import make_csv  # noqa: E402
+from tests.mobileclip.data.test_shards import _member, _png_bytes  # noqa: E402
+from tests.support.data import make_csv  # noqa: E402
 
 PRE = {"image_size": 8, "interpolation": "bicubic"}
 TINY = ["--model", "tiny-lsra-light", "--quiet", "--workers", "0", "--threads", "1", "--log-every", "1",
