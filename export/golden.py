@@ -58,6 +58,9 @@ CAPTIONS: list[tuple[str, str]] = [
     ("greek", "Ελληνικά γράμματα ΟΔΟΣ"),
     # Python's lower() turns a word-final capital sigma into final sigma (Swift's lowercased() does not)
     ("greek_sigma_contexts", "ΣΟΦΟΣ, Σ ΑΣ. ΑΣ'Β ΑΣ\u0301 ΑΣ\u0301Β"),
+    # open_clip's pre-tokenizer is compiled with IGNORECASE: long s matches the s of "'s" and of the special token,
+    # U+0345 (case variants: Greek iota) is matched by no branch and dropped
+    ("ignorecase_long_s_ypogegrammeni", "it'\u017f <\u017ftart_of_text> a\u0345b !\u0345? \u017f"),
     ("cyrillic", "Привет, как дела? Москва"),
     ("turkish_dotted_i", "İstanbul ve IĞDIR"),
     ("cjk", "一只猫坐在垫子上"),

@@ -83,7 +83,7 @@ def _system_icu() -> str | None:
 def _corpora() -> dict[str, list[str]]:
     import csv
 
-    from conftest import shared_member
+    from tests.support.data import shared_member
 
     golden = [c["text"] for c in json.loads((GOLDEN / "captions.json").read_text(encoding="utf-8"))["cases"]]
     with open(shared_member("flickr8k_subset.tar.gz", "flickr8k_subset/captions.csv"), newline="",

@@ -79,18 +79,23 @@ public final class ClipTokenizer {
         }
     }
 
+    /// U+017F and U+0345: the two scalars open_clip's IGNORECASE pre-tokenizer treats differently on lower-cased
+    /// text (see `TextPatterns.preTokenizer`).
+    private static let longS: Unicode.Scalar = "\u{017F}"
+    private static let ypogegrammeni: Unicode.Scalar = "\u{0345}"
+
     private static let specials: [[Unicode.Scalar]] = ["<start_of_text>", "<end_of_text>"].map { Array($0.unicodeScalars) }
     private static let contractions: [[Unicode.Scalar]] = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d"].map { Array($0.unicodeScalars) }
 
     static func preTokenize(_ t: [Unicode.Scalar]) -> [[Unicode.Scalar]] {
         var out: [[Unicode.Scalar]] = []
         var i = 0
-        func startsWith(_ p: [Unicode.Scalar]) -> Bool {
-            i + p.count <= t.count && Array(t[i..<(i + p.count)]) == p
+        func startsWith(_ p: [Unicode.Scalar]) -> Bool {  // IGNORECASE on lower-case text: long s matches s
+            i + p.count <= t.count && zip(t[i..<(i + p.count)], p).allSatisfy { $0 == $1 || ($1 == "s" && $0 == longS) }
         }
         outer: while i < t.count {
             for p in specials + contractions where startsWith(p) {
-                out.append(p)
+                out.append(Array(t[i..<(i + p.count)]))  // the text's own scalars (a long s stays a long s)
                 i += p.count
                 continue outer
             }
@@ -103,11 +108,12 @@ public final class ClipTokenizer {
             } else if isNumber(s) {
                 out.append([s])
                 i += 1
-            } else if s.properties.isWhitespace {
+            } else if s.properties.isWhitespace || s == ypogegrammeni {  // matched by no branch: dropped
                 i += 1
             } else {
                 var j = i + 1
-                while j < t.count && !isLetter(t[j]) && !isNumber(t[j]) && !t[j].properties.isWhitespace { j += 1 }
+                while j < t.count && !isLetter(t[j]) && !isNumber(t[j]) && !t[j].properties.isWhitespace
+                    && t[j] != ypogegrammeni { j += 1 }
                 out.append(Array(t[i..<j]))
                 i = j
             }

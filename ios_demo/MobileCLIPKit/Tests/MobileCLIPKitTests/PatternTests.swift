@@ -20,7 +20,7 @@ final class PatternTests: XCTestCase {
     static let extra = [
         "a\u{00A0}b\u{3000}c\u{2009}d", "٣٤ apples ١٢", "x\u{0301}y déjà vu", "東京タワー 2024年",
         "it's we'll they'd I'M", "<start_of_text>hi<end_of_text>", "emoji 🐈‍⬛ and !!?? …", "tab\tnew\nline",
-        "ñandú ΟΔΟΣ straße", "\u{1B}[31mred\u{1B}[0m", "x\u{1B}[٣;4mz", "\u{1B}[12", "\u{1B}[1;2;3Zq",
+        "ñandú ΟΔΟΣ straße", "it'\u{017F} <\u{017F}tart_of_text> a\u{0345}b !\u{0345}? \u{017F}", "\u{1B}[31mred\u{1B}[0m", "x\u{1B}[٣;4mz", "\u{1B}[12", "\u{1B}[1;2;3Zq",
     ]
 
     func captions() throws -> [String] {
