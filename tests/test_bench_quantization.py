@@ -57,10 +57,10 @@ def test_quantization_tiny_end_to_end(tiny_student, tmp_path):
     write_synthetic_dataset(data, n_train=4, n_test=24, size=32)
     res = Q.main([str(tiny_student), "--runtimes", "executorch", "--towers", "text", "--zeroshot",
                   str(data / "classes" / "test"), "--retrieval", str(data / "captions_test.csv"), "--distractors", "8",
-                  "--templates", "single", "--repeats", "2", "--out", str(tmp_path / "q")])
+                  "--zeroshot-limit", "16", "--templates", "single", "--repeats", "2", "--out", str(tmp_path / "q")])
     rows = res["results"]
     assert [r["recipe"] for r in rows] == [None, "xnnpack-fp32", "xnnpack-int8-dynamic", "xnnpack-int8-dynamic-linear"]
-    assert res["gallery"]["photos"] == 32 and res["gallery"]["distractors"] == 8
+    assert res["gallery"]["photos"] == 32 and res["gallery"]["distractors"] == 8 and res["zeroshot"]["n"] == 16
     fp32 = rows[1]
     assert fp32["top10_overlap"] == pytest.approx(1.0) and fp32["R@1"] == pytest.approx(rows[0]["R@1"])
     assert all(r["size_bytes"] > 0 and r["latency_ms"] > 0 for r in rows[1:])

@@ -87,7 +87,8 @@ def documented_commands(repo: Path = REPO) -> dict[str, list[str]]:
 # set: captions.csv, captions_test.csv, classes/{train,test}); commands run in this order, so later ones read
 # what earlier ones wrote (exports/, teacher_export/, data/teacher_cache.pt); {box} is the sandbox's absolute path.
 # The tiny untrained student's int8 image tower misses the 0.99 cosine gate meant for trained ones (measured 0.92
-# on the synthetic images): its tiny form gates at 0.9.
+# on the synthetic images): the tiny form exporting it gates at 0.9. The Core ML and LiteRT tiny exports (text only)
+# go to folders of their own, so exports/ holds the complete ExecuTorch export that accuracy and report evaluate.
 TINY_EXPORT = "--verify-per-class 1 --calib-images 4 --int8-agreement 0 --threads 1"
 TRAIN = "--image-size 32 --steps 2 --batch-size 4 --workers 0 --threads 1"
 HUB = "the hub (no network here)"
@@ -156,11 +157,11 @@ TINY: dict[str, str | tuple[str, str]] = {
         "--recipe text=xnnpack-int8-dynamic-linear --calibration data/classes/test --int8-cosine 0.9 "
         "--fp32-cosine 0.9999 --fp16-cosine 0.999",
     "python -m export.coreml student.pt --out exports --quantize int8":
-        f"python -m export.coreml student.pt --out exports --quantize int8 --towers text {TINY_EXPORT} "
+        f"python -m export.coreml student.pt --out exports_coreml --quantize int8 --towers text {TINY_EXPORT} "
         "--recipe int8-weights-per-channel --calibration data/classes/test --int8-cosine 0.99 "
         "--fp32-cosine 0.9999 --fp16-cosine 0.999",
     "python -m export.tflite student.pt --out exports --quantize int8":
-        f"python -m export.tflite student.pt --out exports --quantize int8 --towers text {TINY_EXPORT} "
+        f"python -m export.tflite student.pt --out exports_litert --quantize int8 --towers text {TINY_EXPORT} "
         "--recipe dynamic-wi8-afp32 --calibration data/captions_test.csv --int8-cosine 0.99 --fp32-cosine 0.9999 "
         "--fp16-cosine 0.999",
     "python -m export.executorch\\|coreml\\|tflite CKPT": "python -m export.tflite --help",

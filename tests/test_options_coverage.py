@@ -35,7 +35,6 @@ NOT_RUN = {
     "mobileclip.train --precision": "AMP needs CUDA (fp32 on CPU); benchmarks.train_speed --precisions is tested",
     "mobileclip.train --tensorboard": "tensorboard is not a dependency of the toolkit",
     "mobileclip.data extract --shared-dir": "extracting a real archive takes minutes; tests pass the folder in Python",
-    "benchmarks.quantization --zeroshot-limit": "its tests run without a zero-shot set; no test yet (issue 25)",
     "benchmarks.device --keep-remote": "leaves files on the phone; the emulator tests check the clean-up instead",
     "benchmarks.cold_start --input": "internal: the child process benchmarks.indexing starts (its tests run it)",
     "benchmarks.cold_start --runtime": "internal: the child process benchmarks.indexing starts (its tests run it)",
@@ -46,8 +45,8 @@ NOT_RUN = {
         "--cache-speed", "--data", "--eval-limit", "--reuse-teacher", "--speed-batch", "--speed-steps",
         "--student-batch", "--student-lr", "--subset", "--teacher-batch", "--teacher-config", "--teacher-lr")},
     **{f"benchmarks.multilingual {o}": _ML for o in (
-        "--clip-teacher", "--minilm", "--pipelines", "--proxy-steps", "--rows", "--zeroshot-limit")},
-    **{f"mobileclip.multilingual_eval {o}": _MLE for o in ("--languages", "--test", "--zeroshot-limit")},
+        "--clip-teacher", "--minilm", "--pipelines", "--proxy-steps", "--rows")},
+    **{f"mobileclip.multilingual_eval {o}": _MLE for o in ("--languages", "--test")},
     **{f"mobileclip.train_text {o}": _TT for o in (
         "--exclude-images", "--loss-weights", "--max-tokens", "--parallel", "--source-lang", "--text-overrides")},
 }
