@@ -218,7 +218,7 @@ def run(args) -> dict:
     if not configs:
         raise MobileClipError("nothing to measure: give --students/--teacher (eager) or --export/--teacher-export")
     rows = measure(configs, photo_sets, decoders, threads_list, args.repeats)
-    cold = cold_starts(configs, photo_sets, args.cold_repeats) if args.cold_repeats else []
+    cold = cold_starts(configs, photo_sets, args.cold_repeats, prepare) if args.cold_repeats else []
     return {"benchmark": "indexing", "command": args.command, "machine": machine_info(threads=threads_list, repeats=args.repeats, batches=batches),
             "photo_sets": {k: {"folder": str(v[0].parent), "n": len(v), "size": _size(v[0])}
                            for k, v in photo_sets.items()},

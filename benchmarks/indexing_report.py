@@ -35,10 +35,9 @@ def cold_start(runtime: str, model, x: np.ndarray, threads: int = 1, timeout: fl
     return json.loads(lines[-1])
 
 
-def cold_starts(configs, photo_sets: dict, repeats: int) -> list[dict]:
-    """Median cold start over ``repeats`` fresh processes per model and runtime, on the first photo (draft decode)."""
-    from .indexing import prepare
-
+def cold_starts(configs, photo_sets: dict, repeats: int, prepare) -> list[dict]:
+    """Median cold start over ``repeats`` fresh processes per model and runtime, on the first photo (draft decode
+    with ``prepare``, :func:`benchmarks.indexing.prepare`, passed in: this module stays below the command)."""
     photo = next(iter(photo_sets.values()))[:1]
     rows = []
     for c in configs:

@@ -261,6 +261,7 @@ TINY: dict[str, str | tuple[str, str]] = {
     "python -m mobileclip.multilingual_eval CKPT --test multi30k/test_2016_flickr [--zeroshot cifar10/test]":
         ("why", "needs a paired multilingual checkpoint and the Multi30k archive; tests/test_multilingual.py"),
     "python -m mobileclip.golden": "python -m mobileclip.golden --out golden_copy --no-app-copies",
+    "python -m export.golden": "python -m export.golden --out golden_copy2 --no-app-copies",
     "python -m mobileclip.demo_train": ("why", "a step of make demo (minutes of training); "
                                                "tests/test_demo_train.py"),
     "make demo": "make -n demo",
@@ -323,6 +324,8 @@ def parse_only(module: str, argv: list[str]) -> argparse.Namespace | None:
         raise _Parsed(real(self, args, namespace))
 
     mod = importlib.import_module(module)
+    if not hasattr(mod, "main"):  # a package run through its __main__.py (python -m mobileclip.data)
+        mod = importlib.import_module(f"{module}.__main__")
     argparse.ArgumentParser.parse_args = parse
     try:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -57,13 +57,15 @@ class _Captured(Exception):
 
 
 def python_m_modules() -> list[str]:
-    """Modules that run as ``python -m`` (a ``main`` and a ``__main__`` block)."""
+    """Modules that run as ``python -m``: a ``__main__`` block and a ``main`` (defined, or imported by the thin
+    command modules that forward to a subpackage), and packages with a ``__main__.py`` (``mobileclip.data``)."""
     found = []
     for pkg in PACKAGES:
         for f in sorted((REPO / pkg).glob("*.py")):
             text = f.read_text(encoding="utf-8")
-            if "__main__" in text and re.search(r"^def main\(", text, re.M):
+            if "__main__" in text and re.search(r"^(def main\(|from \S+ import main$)", text, re.M):
                 found.append(f"{pkg}.{f.stem}")
+        found += [f"{pkg}.{f.parent.name}" for f in sorted((REPO / pkg).glob("*/__main__.py"))]
     return found
 
 
@@ -75,6 +77,8 @@ def parser_of(module: str) -> argparse.ArgumentParser:
         raise _Captured(self)
 
     mod = importlib.import_module(module)
+    if not hasattr(mod, "main"):  # a package run through its __main__.py
+        mod = importlib.import_module(f"{module}.__main__")
     argparse.ArgumentParser.parse_args = capture
     try:
         with contextlib.redirect_stdout(io.StringIO()):
@@ -98,9 +102,9 @@ def options_of(parser: argparse.ArgumentParser, prefix: str = ""):
 
 def tests_text() -> str:
     """What the tests run: every test file but this one; of test_docs_commands.py the tiny forms only."""
-    from test_docs_commands import TINY
+    from tests.test_docs_commands import TINY
 
-    files = [f for f in sorted((REPO / "tests").glob("*.py"))
+    files = [f for f in sorted((REPO / "tests").rglob("*.py"))
              if f.name not in ("test_options_coverage.py", "test_docs_commands.py")]
     return "\n".join([f.read_text(encoding="utf-8") for f in files] + [t for t in TINY.values() if isinstance(t, str)])
 

@@ -7,7 +7,7 @@ import mobileclip  # noqa: F401  (before torchvision)
 
 from benchmarks import quantization as Q
 from benchmarks.quantization_report import search_gate, to_markdown
-from export_helpers import require, tiny_student  # noqa: F401  (fixture)
+from tests.support.export_helpers import require
 
 
 def _row(q, overlap, r1, recipe="r"):
@@ -51,7 +51,7 @@ def test_markdown_names_gallery_and_gates():
 @pytest.mark.slow
 def test_quantization_tiny_end_to_end(tiny_student, tmp_path):
     require("executorch")
-    from mobileclip.data import write_synthetic_dataset
+    from mobileclip.data.synthetic import write_synthetic_dataset
 
     data = tmp_path / "syn"
     write_synthetic_dataset(data, n_train=4, n_test=24, size=32)
