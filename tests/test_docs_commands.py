@@ -230,7 +230,7 @@ TINY: dict[str, str | tuple[str, str]] = {
                 "adb emulator"),
     "python -m benchmarks.indexing": "python -m benchmarks.indexing --help",
     "python -m benchmarks.quantization CKPT": "python -m benchmarks.quantization --help",
-    "python tests/swift_toolchain.py bench": ("why", "installs the Swift toolchain as root and builds the iOS "
+    "python -m tests.support.swift_toolchain bench": ("why", "installs the Swift toolchain as root and builds the iOS "
                                                      "package (minutes); tests/test_swift_package.py"),
     "python -m benchmarks.train_speed": "python -m benchmarks.train_speed --help",
     "python -m benchmarks.train_speed --device cuda --batch-size 256 --steps 20": ("why", "a CUDA GPU"),
@@ -288,8 +288,8 @@ def _modules_and_args(cmd: str) -> list[tuple[str, list[str]]]:
     words = shlex.split(cmd.replace("\\|", "|"))
     while words and _ASSIGN.match(words[0]):
         words = words[1:]
-    if words[0] == "make" or "-m" not in words:
-        return []
+    if words[0] == "make" or "-m" not in words or words[words.index("-m") + 1].startswith("tests."):
+        return []  # make targets, and the tests' own helper scripts (no argparse parser), are checked otherwise
     i = words.index("-m")
     module, args = words[i + 1], []
     for w in (w.strip("[]") for w in words[i + 2:]):

@@ -168,11 +168,16 @@ def _scan_like_swift(text: str) -> list[str]:
         return unicodedata.category(c) in ("Nd", "Nl", "No")
 
     prefixes = ["<start_of_text>", "<end_of_text>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
+    long_s, ypogegrammeni = "\u017f", "\u0345"
+
+    def starts(p, i):  # IGNORECASE on lower-case text: a long s matches s
+        return len(text) - i >= len(p) and all(a == b or (b == "s" and a == long_s) for a, b in zip(text[i:], p))
+
     out, i = [], 0
     while i < len(text):
-        p = next((p for p in prefixes if text.startswith(p, i)), None)
+        p = next((p for p in prefixes if starts(p, i)), None)
         if p:
-            out.append(p)
+            out.append(text[i:i + len(p)])
             i += len(p)
             continue
         c = text[i]
@@ -185,11 +190,12 @@ def _scan_like_swift(text: str) -> list[str]:
         elif number(c):
             out.append(c)
             i += 1
-        elif c.isspace():
+        elif c.isspace() or c == ypogegrammeni:
             i += 1
         else:
             j = i + 1
-            while j < len(text) and not letter(text[j]) and not number(text[j]) and not text[j].isspace():
+            while (j < len(text) and not letter(text[j]) and not number(text[j]) and not text[j].isspace()
+                   and text[j] != ypogegrammeni):
                 j += 1
             out.append(text[i:j])
             i = j

@@ -49,7 +49,7 @@ def test_params_export_sizes(tmp_path, tiny_teacher_dir):
     (tmp_path / "executorch").mkdir()
     for q, n in (("fp32", 4000), ("int8", 1000)):
         (tmp_path / "executorch" / f"image_{q}.pte").write_bytes(b"\0" * n)
-    manifest = {"format": "mobileclip-kd-export", "models": [{"backend": "executorch", "tower": "image", "quantization": q,
+    manifest = {"format": "mobileclip-kd-export", "format_version": 1, "models": [{"backend": "executorch", "tower": "image", "quantization": q,
                             "file": f"executorch/image_{q}.pte", "size_bytes": n} for q, n in (("fp32", 4000),
                                                                                                ("int8", 1000))]}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))

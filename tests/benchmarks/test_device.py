@@ -140,7 +140,7 @@ def bench_files(tmp_path):
             f.write_bytes(os.urandom(300_000 if tower == "image" else 1000))
             models.append({"backend": backend, "tower": tower, "quantization": "int8",
                            "file": f"{backend}/{f.name}", "size_bytes": f.stat().st_size})
-    (export / "manifest.json").write_text(json.dumps({"format": "mobileclip-kd-export", "models": models}))
+    (export / "manifest.json").write_text(json.dumps({"format": "mobileclip-kd-export", "format_version": 1, "models": models}))
     bins = tmp_path / "bin"
     bins.mkdir()
     for name in ("benchmark_model", "executor_runner"):

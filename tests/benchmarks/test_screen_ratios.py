@@ -19,7 +19,7 @@ RATIO = re.compile(r"\d+(\.\d+)?x\b")
 @pytest.fixture(scope="module")
 def teacher64(tmp_path_factory):
     """A tiny HF CLIP reading 64-px images (the tiny student reads 32 px)."""
-    from conftest import tiny_clip_config
+    from tests.support.data import tiny_clip_config
     from transformers import CLIPModel
 
     torch.manual_seed(0)

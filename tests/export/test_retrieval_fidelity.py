@@ -47,7 +47,7 @@ def test_int8_gate_refuses_a_low_decisive_overlap():
 
 @pytest.mark.parametrize("noise", [1e-3])
 def test_verification_records_top10_overlap(tiny_student, tmp_path, noise):
-    from test_export_common import FakeBackend  # noqa: F401
+    from tests.export.test_common import FakeBackend
     from export.pipeline import export_checkpoint
     from export.verify import verification_table
 
