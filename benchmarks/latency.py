@@ -159,7 +159,8 @@ def exported_cases(export_dir: str, runtimes, skipped: list, role: str = "studen
         except Exception as e:
             skipped.append({**what, "reason": f"could not run: {type(e).__name__}: {_first_line(e)}"})
             continue
-        cases.append(Case(label, role, entry["tower"], runtime, entry["quantization"], make, entry.get("macs")))
+        cases.append(Case(label, role, entry["tower"], runtime, entry["quantization"], make, entry.get("macs"),
+                          image_size=int(image_size) if entry["tower"] == "image" else None))
     return cases
 
 
@@ -225,16 +226,6 @@ def summarise(cases: list[Case], threads_list: list[int]) -> tuple[list[dict], l
                   for g in goals_for(model, t, [r for r in rows if r["model"] == model and r["threads"] == t])]
 
 
-def with_image_size(cases: list[Case], export_dir: str) -> list[Case]:
-    """``cases`` (of one export folder) with their image towers' input resolution from its manifest."""
-    from export.manifest import read_manifest
-
-    size = read_manifest(export_dir).get("preprocess", {}).get("image_size", 224)
-    for c in cases:
-        c.image_size = int(size) if c.tower == "image" else None
-    return cases
-
-
 def goals_for(model: str, threads: int, mine: list[dict]) -> list[dict]:
     """The goals of one student at one thread count: speed-up over the reference in eager (best runtime);
     fp32 speed-up over the teacher in the same mobile runtime (needs ``--teacher-export``; eager's ratio is in
@@ -290,10 +281,9 @@ def run(args) -> dict:
         model = load_encoder(spec, kind="student")
         cases += torch_cases(model, model.label, "student", runtimes, skipped)
     if args.teacher_export:
-        cases += with_image_size(exported_cases(args.teacher_export, runtimes, skipped, role="teacher"),
-                                 args.teacher_export)
+        cases += exported_cases(args.teacher_export, runtimes, skipped, role="teacher")
     if args.export:
-        cases += with_image_size(exported_cases(args.export, runtimes, skipped), args.export)
+        cases += exported_cases(args.export, runtimes, skipped)
     elif any(r in runtimes for r in EXPORTED_RUNTIMES.values()) and not args.quiet_skips:
         for r in EXPORTED_RUNTIMES.values():
             if r in runtimes:

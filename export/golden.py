@@ -19,7 +19,6 @@ Writes go to a temporary folder that replaces the output folder at the end (neve
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
 import html.entities
 import json
@@ -32,6 +31,8 @@ import numpy as np
 from mobileclip.utils.torchvision_guard import import_torchvision
 from mobileclip.utils.errors import MobileClipError, cli_errors
 from mobileclip.models.transform import CLIP_MEAN, CLIP_STD
+
+from .files import sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "golden"
@@ -97,14 +98,6 @@ CAPTIONS: list[tuple[str, str]] = [
     ("multilingual_french", "Une femme âgée vend des légumes au marché, à côté d'un garçon qui mange une pêche."),
     ("multilingual_czech", "Žena v červených šatech jede na kole přes most, za ní běží malý pes."),
 ]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cleanup_tables() -> dict:
@@ -338,7 +331,7 @@ def _sample_manifest(folder: Path) -> dict:
         "embed_dim": 512, "logit_scale": 100.0,
         "preprocess": preprocess_entry({"image_size": 224, "resize_mode": "shortest", "interpolation": "bicubic",
                                         "mean": CLIP_MEAN, "std": CLIP_STD}),
-        "tokenizer": {**tokenizer_entry(get_tokenizer(77)), "vocab_sha256": _sha256(vocab)},
+        "tokenizer": {**tokenizer_entry(get_tokenizer(77)), "vocab_sha256": sha256_of(vocab)},
         "models": models,
     }
 

@@ -82,16 +82,24 @@ def file_problem(out, entry: dict) -> str | None:
     return None
 
 
-def check_files(out, entries) -> None:
-    """Refuse (one line naming each file) when a listed file is missing or not the file that was exported."""
-    problems = [f"{e['file']} {why}" for e in entries if (why := file_problem(out, e))]
+def file_problems(out, entries) -> dict[str, str]:
+    """``file -> what is wrong`` for each listed file that is missing or not the file that was exported."""
+    return {e["file"]: why for e in entries if (why := file_problem(out, e))}
+
+
+def check_files(out, entries, problems: dict[str, str] | None = None) -> None:
+    """Refuse (one line naming each file) when a listed file is missing or not the file that was exported
+    (``problems``: :func:`file_problems` of ``entries`` when the caller has it already)."""
+    problems = file_problems(out, entries) if problems is None else problems
     if problems:
-        raise MobileClipError(f"{manifest_path(out)}: {'; '.join(problems)}; re-export to repair the folder")
+        listed = "; ".join(f"{file} {why}" for file, why in problems.items())
+        raise MobileClipError(f"{manifest_path(out)}: {listed}; re-export to repair the folder")
 
 
 def read_export(out) -> dict:
-    """The manifest of an export folder whose every listed file is present and unchanged: the one reader of
-    ``export.runtime``, ``benchmarks.latency`` and ``load_exported`` (format, version, schema, files)."""
+    """The manifest of an export folder whose every listed file is present and unchanged (format, version, schema,
+    files): what ``benchmarks.latency`` reads; ``export.runtime`` and ``load_exported`` make the same checks on
+    the models they list or load."""
     manifest = read_manifest(Path(out))
     validate_manifest(manifest)
     check_files(out, manifest["models"])

@@ -21,7 +21,7 @@ from mobileclip.utils.errors import MobileClipError, cli_errors
 from mobileclip.models.model import clip_outputs
 
 from .backends import backend_name, get_backend
-from .manifest import (check_files, confined, file_problem, manifest_path, preprocess_cfg, quantization_name,
+from .manifest import (check_files, confined, file_problems, manifest_path, preprocess_cfg, quantization_name,
                        read_manifest, validate_manifest)
 
 
@@ -96,9 +96,11 @@ def load_exported(out_dir, backend: str, quantization: str = "int8", towers=("im
                               f"(has: {', '.join(have) or 'none'})")
     if check_hash:
         check_files(out_dir, entries.values())  # no '..', absolute paths or symlinks out; present and unchanged
-    for e in entries.values():
-        if not confined(out_dir, e["file"]).exists():
-            raise MobileClipError(f"{manifest_path(out_dir)}: {e['file']} is missing; re-export to repair the folder")
+    else:
+        for e in entries.values():
+            if not confined(out_dir, e["file"]).exists():
+                raise MobileClipError(f"{manifest_path(out_dir)}: {e['file']} is missing; re-export to repair the "
+                                      f"folder")
     return ExportedEncoder(out_dir, backend, quantization, manifest, entries, num_threads=num_threads)
 
 
@@ -114,13 +116,14 @@ def main(argv=None) -> list[dict]:
     with cli_errors("export.runtime"):
         validate_manifest(read_manifest(Path(args.out)))  # the fields listed below are there
         models = list_exported(args.out)
+        problems = file_problems(args.out, models)  # each file checked once, printed, then refused
         for m in models:
-            status = file_problem(args.out, m) or "ok"
+            status = problems.get(m["file"], "ok")
             print(f"{m['backend']:<10} {m['tower']:<5} {m['quantization']:<5} {m['size_bytes'] / 2**20:8.2f} MiB  "
                   f"{m['file']}  {status.split(' (')[0]}")
         if not models:
             print(f"{args.out}: the manifest lists no models")
-        check_files(args.out, models)  # the same refusal as benchmarks.latency and load_exported
+        check_files(args.out, models, problems)  # the same refusal as benchmarks.latency and load_exported
     return models
 
 
