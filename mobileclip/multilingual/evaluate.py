@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..models.options import add_teacher
 
-from ..utils.cli import add_threads
+from ..utils.cli import add_threads, set_threads
 from ..utils.errors import MobileClipError, cli_errors
 
 PROG = "python -m mobileclip.multilingual_eval"
@@ -101,8 +101,7 @@ def evaluate(args) -> dict:
     from .checkpoint import load_text_checkpoint
     from .teachers import load_text_teacher, teacher_fingerprint
 
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     text, payload = load_text_checkpoint(args.checkpoint)
     langs = args.languages or payload["languages"][1:]
     teacher = load_text_teacher(args.teacher or payload["teacher"]["source"])

@@ -27,7 +27,7 @@ import torch
 
 from ..models.options import add_teacher
 
-from ..utils.cli import add_threads
+from ..utils.cli import add_threads, set_threads
 from ..utils.errors import MobileClipError, cli_errors
 from ..training.schedule import lr_lambda
 
@@ -187,8 +187,7 @@ def train_text(cfg: TextTrainConfig) -> dict:
     from .losses import ParallelTextLoss
     from .teachers import load_text_teacher, teacher_fingerprint
 
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
     if cfg.steps < 1 or cfg.batch_size < 2:
         raise MobileClipError("--steps must be >= 1 and --batch-size >= 2")
     loss_fn = ParallelTextLoss(cfg.loss_weights)  # validates term names before any long work
