@@ -35,22 +35,26 @@ public final class CompactEmbeddings {
 
     /** Appends {@code v} (any length-{@code dim} vector; normalised here) and returns its row. */
     public int add(float[] v) {
-        if (size == scales.length) {
-            int cap = scales.length + Math.max(16, scales.length >> 1);
-            codes = Arrays.copyOf(codes, cap * dim);
-            rest = Arrays.copyOf(rest, cap * restBytes);
-            scales = Arrays.copyOf(scales, cap);
-        }
+        ensureRoom();
         set(size, v);
         return size++;
     }
 
     /** Appends a row already in compact form (what {@link PhotoIndexStore} reads): codes then remainders. */
     void addRaw(byte[] src, int offset, float scale) {
-        int row = add(new float[dim]);
-        System.arraycopy(src, offset, codes, row * dim, dim);
-        System.arraycopy(src, offset + dim, rest, row * restBytes, restBytes);
-        scales[row] = scale;
+        ensureRoom();
+        System.arraycopy(src, offset, codes, size * dim, dim);
+        System.arraycopy(src, offset + dim, rest, size * restBytes, restBytes);
+        scales[size++] = scale;
+    }
+
+    /** Room for one more row (grows by half, at least 16 rows). */
+    private void ensureRoom() {
+        if (size < scales.length) return;
+        int cap = scales.length + Math.max(16, scales.length >> 1);
+        codes = Arrays.copyOf(codes, cap * dim);
+        rest = Arrays.copyOf(rest, cap * restBytes);
+        scales = Arrays.copyOf(scales, cap);
     }
 
     /** Bytes of one row in {@link #addRaw} / {@link #copyRaw} form. */
