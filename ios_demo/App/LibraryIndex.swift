@@ -181,16 +181,22 @@ final class LibraryIndexModel: ObservableObject {
             note = "Models not loaded"
             return
         }
-        task?.cancel()
+        let previous = task
+        previous?.cancel()
         let indexer = PhotoIndexer(session: session, source: source, imageSize: model.imageSize, store: store)
-        let start = store?.load(fingerprint: fingerprint, dim: model.embedDim)
-            ?? (index: PhotoIndex(fingerprint: fingerprint, dim: model.embedDim), reused: false, note: "")
-        snapshot = start.index.count > 0 ? start.index : nil
-        note = start.note
+        let dim = model.embedDim
         indexing = true
         generation += 1
         let run = generation
         task = Task {
+            // the cancelled run saves what it indexed on its way out: wait for that save before reading the file,
+            // so two runs never write the index at once (a late save of the old run would roll the new one back)
+            _ = await previous?.value
+            let start = store?.load(fingerprint: fingerprint, dim: dim)
+                ?? (index: PhotoIndex(fingerprint: fingerprint, dim: dim), reused: false, note: "")
+            guard run == generation else { return }  // a newer run was started while this one waited
+            snapshot = start.index.count > 0 ? start.index : nil
+            note = start.note
             var result = "", finished: PhotoIndex?
             do {
                 finished = try await indexer.update(start.index, library: library) { p in
