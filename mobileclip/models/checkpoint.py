@@ -64,18 +64,24 @@ def load_payload(path: Path, what: str = "checkpoint"):
         raise CheckpointError(f"{path} is not a readable checkpoint ({describe_load_error(e)})") from None
 
 
+def check_format_version(payload: dict, where: str) -> None:
+    """One line when ``payload``'s ``format_version`` is not a number or is newer than this version reads (a
+    checkpoint without one predates the field and is read)."""
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{where}: format_version is a {type(version).__name__}, not a number (damaged checkpoint)")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{where} has format version {version}, this mobileclip-kd reads up to {FORMAT_VERSION}; "
+                              f"upgrade mobileclip-kd")
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Load and validate the raw payload (no model built)."""
     path = Path(path)
     payload = load_payload(path, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} checkpoint (foreign file: no '{FORMAT}' format tag)")
-    version = payload.get("format_version", 0)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CheckpointError(f"{path}: format_version is a {type(version).__name__}, not a number (damaged checkpoint)")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {payload['format_version']}, "
-                              f"this mobileclip-kd reads up to {FORMAT_VERSION}; upgrade mobileclip-kd")
+    check_format_version(payload, str(path))
     for key, kind in (("model_config", dict), ("state_dict", dict), ("extra", (dict, type(None)))):
         if not isinstance(payload.get(key), kind):
             raise CheckpointError(f"{path}: '{key}' is missing or not a {getattr(kind, '__name__', 'dict')} "

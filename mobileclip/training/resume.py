@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import FORMAT_VERSION, describe_load_error
+from ..models.checkpoint import check_format_version, describe_load_error
 from ..utils.errors import CheckpointError
 
 # settings a resumed run may change: how long it runs, where and how fast, what it logs; any other one changes
@@ -54,10 +54,7 @@ def read_resume_payload(path: str | os.PathLike, model_state: dict, heads_state:
                               f"{describe_load_error(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") not in ("mobileclip-kd", train_format):
         raise CheckpointError(f"--resume {path}: not a mobileclip-kd training checkpoint")
-    version = payload.get("format_version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
-        raise CheckpointError(f"--resume {path} has format version {version!r}, this mobileclip-kd reads up to "
-                              f"{FORMAT_VERSION}; upgrade mobileclip-kd")
+    check_format_version(payload, f"--resume {path}")
     extra = payload.get("extra")
     ts = payload.get("train_state") if payload.get("format") == train_format else \
         (extra.get("train_state") if isinstance(extra, dict) else None)
