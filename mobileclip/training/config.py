@@ -13,6 +13,7 @@ from ..models.factory import DEFAULT_MODEL
 from ..models.options import TEACHER_SPECS, add_model, add_teacher
 
 from ..models.teacher import DEFAULT_TEACHER
+from .schedule import DEFAULT_LOSS_TERMS, loss_families
 
 from ..utils.cli import add_threads
 from ..utils.errors import TrainError
@@ -54,6 +55,7 @@ class TrainConfig:
     fd_loss: str = "cosine"
     temperature: float = 2.0
     affinity: bool = False
+    loss_terms: str = DEFAULT_LOSS_TERMS
     balancer: str = "uncertainty"
     # optimisation
     steps: int = 1000
@@ -148,6 +150,8 @@ def check_config(cfg: TrainConfig) -> None:
     for ok, msg in rules:
         if not ok:
             raise TrainError(msg)
+    if not cfg.no_kd:
+        loss_families(cfg.loss_terms, cfg.affinity)  # one line if unknown
     if cfg.init is not None:
         if cfg.arch == "hf-clip":
             raise TrainError("--init starts a student from a student checkpoint; --arch hf-clip has no --init")
@@ -247,7 +251,14 @@ def _kd_args(p: argparse.ArgumentParser) -> None:
     k.add_argument("--distil-steps", type=int, help="phase 2 (distillation) steps; -1 = 30%% of --steps")
     k.add_argument("--fd-loss", choices=["cosine", "mse"], help="feature distillation distance")
     k.add_argument("--temperature", type=float, help="response distillation temperature")
-    k.add_argument("--affinity", action="store_true", help="add intra-modal affinity mimicking in phases 2-3")
+    k.add_argument("--affinity", action="store_true", help="add intra-modal affinity mimicking in phases 2-3 "
+                                                            "(the same as adding am to --loss-terms)")
+    k.add_argument("--loss-terms", metavar="FAMILIES",
+                   help="loss families trained, comma-separated: contrastive (the student's own CLIP loss), fd "
+                        "(feature distillation), icl (interactive contrastive), rd (response distillation), am "
+                        "(affinity mimicking); each phase keeps its own among them (align: fd; distil: fd,icl,rd,am; "
+                        "joint: all). Without contrastive the student learns from the teacher alone (MobileCLIP's "
+                        "weighting). The default is the recipe docs/results.md's KD study measured")
     k.add_argument("--balancer", choices=["uncertainty", "fixed"],
                    help="loss weighting: learned uncertainty weights, or fixed weight 1")
 

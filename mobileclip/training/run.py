@@ -25,7 +25,7 @@ from .config import TrainConfig
 from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
 from .hf_proxy import HFClipTrainable, hf_clip_config
 from .kd import KDModule
-from .schedule import Schedule, lr_lambda
+from .schedule import Schedule, loss_families, lr_lambda
 from .teacher_cache import StreamedTeacherCache, TeacherCache
 
 
@@ -50,6 +50,7 @@ class Run:
     scheduler: object = None
     scaler: object = None
     schedule: Schedule = None
+    families: list = field(default_factory=list)  # the loss families trained (--loss-terms)
     ddp: torch.nn.Module = None
     step: int = 0
     epoch: int = 0
@@ -263,7 +264,7 @@ def _build_optimisation(run: Run):
     sched_fn = lr_lambda(warmup, cfg.steps, cfg.min_lr_ratio)
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, [sched_fn] * len(run.optimizer.param_groups))
     run.scaler = run.prec.grad_scaler()
-    run.schedule = Schedule(cfg.steps, run.kd, cfg.align_steps, cfg.distil_steps, cfg.affinity)
+    run.schedule = Schedule(cfg.steps, run.kd, cfg.align_steps, cfg.distil_steps, run.families)
 
 
 def setup(cfg: TrainConfig, dataset=None) -> Run:
@@ -275,7 +276,8 @@ def setup(cfg: TrainConfig, dataset=None) -> Run:
     student = _build_student(cfg)
     teacher_dim = _build_teacher(run)
     cfg = run.cfg
-    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, cfg.affinity,
+    run.families = loss_families(cfg.loss_terms, cfg.affinity) if run.kd else ["contrastive"]
+    run.module = KDModule(student, teacher_dim, cfg.fd_loss, cfg.temperature, cfg.balancer, "am" in run.families,
                           gather=run.gather).to(run.device)
     run.student = run.module.student
     run.student.to(memory_format=run.layout)  # only 4-D (conv) weights change layout
