@@ -1,24 +1,27 @@
-"""Proof that knowledge distillation works, on data we have (CIFAR-10 from ../shared/data).
+"""Does knowledge distillation work, and which part of it? A study on data we have (CIFAR-10 from ../shared/data).
 
 The real ViT-B/32 weights cannot be downloaded here, so the teacher is a *proxy*: a small HF
 ``CLIPModel`` ViT trained with this repository's own trainer (``--arch hf-clip --no-kd``) on the whole
 CIFAR-10 train split (class names in the CLIP prompt templates as captions), written with
 ``save_pretrained`` and loaded back through ``mobileclip.load_teacher``. Then the MobileNetV3 + LSRA
-student (``mnv3l-lsra-512`` at 32 px) is trained twice on a fixed 10% subset, with the same steps,
-batches and seed: once distilled from the teacher (three-phase KD), once with the contrastive loss alone
-(``--no-kd``). All three are evaluated zero-shot on the CIFAR-10 test split (CLIP prompt ensemble).
+student (``mnv3l-lsra-512`` at 32 px) is trained on a fixed 10% subset once per recipe and seed (a *cell*), same
+steps, batches and data for every recipe: ``kd`` is the trainer's defaults, ``nokd`` the contrastive loss alone,
+the other recipes change one thing (below). Every cell is evaluated zero-shot on the CIFAR-10 test split (CLIP
+prompt ensemble) and by its agreement with the teacher on held-out photos (the Flickr8k subset).
 
-    python -m benchmarks.kd_ablation                    # the ablation (prints teacher / KD / no-KD top-1)
+    python -m benchmarks.kd_ablation                    # kd vs nokd, 3 seeds (mean ± std, each seed)
+    python -m benchmarks.kd_ablation --grid cpu         # the reduced per-term grid (about 2 h on 2 cores)
+    python -m benchmarks.kd_ablation --recipes kd,rd,mobileclip --seeds 1
     python -m benchmarks.kd_ablation --cache-speed      # training step time: cached vs online ViT-B/32 teacher
 
-Outputs go to ``--out`` (default ``.cache/kd_ablation``): ``teacher/hf`` (proxy teacher), ``kd/``,
-``nokd/`` (student runs: final.pt, log.csv), ``results.json``, ``results.png``.
+Outputs go to ``--out`` (default ``.cache/kd_ablation``): ``teacher/hf`` (proxy teacher), ``<recipe>/seed<k>/``
+(each cell: final.pt, log.csv, result.json; a finished cell is kept and a second run reuses it, an interrupted one
+resumes), ``results.json``, ``results.md`` (the table), ``results.png`` (top-1 vs CPU time, seed std as error bars).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import time
@@ -29,14 +32,19 @@ import torch
 from mobileclip import RANDOM_VIT_B_32  # (first: torchvision import order)
 from mobileclip.models.options import add_model
 from mobileclip.utils.cli import add_threads, set_threads
-from mobileclip.utils.errors import cli_errors
-from mobileclip.utils.fileio import write_json
+from mobileclip.utils.errors import MobileClipError, cli_errors
+from mobileclip.utils.fileio import atomic_write, write_json
+
+from .common import cpu_isa, cpu_model
 
 PROG = "python -m benchmarks.kd_ablation"
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .kd_study import GRIDS, grid_help
+
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__, epilog=grid_help(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=".cache/kd_ablation", help="working folder")
     p.add_argument("--data", default=None, help="CIFAR-10 folder with train/ and test/ class folders "
                                                 "(default: extract cifar10.tar.gz from ../shared/data)")
@@ -51,7 +59,13 @@ def parse_args(argv=None):
     p.add_argument("--student-steps", type=int, default=400, help="student training steps (both runs)")
     p.add_argument("--student-batch", type=int, default=64, help="student batch size (both runs)")
     p.add_argument("--student-lr", type=float, default=1e-3, help="student learning rate (both runs)")
-    p.add_argument("--seed", type=int, default=0, help="seed (proxy teacher and both student runs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the proxy teacher and the first student seed")
+    p.add_argument("--seeds", type=int, default=3, help="student seeds per recipe: --seed, --seed+1, ... (the table "
+                                                       "gives mean ± std and each seed)")
+    p.add_argument("--grid", default="ablation", choices=list(GRIDS), help="named set of recipes (listed below)")
+    p.add_argument("--recipes", help="comma-separated recipes instead of --grid (listed below)")
+    p.add_argument("--heldout", help="folder of held-out photos for the teacher-agreement check (default: the "
+                                     "Flickr8k subset from ../shared/data)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test images (default all)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers")
     add_threads(p, 1, "torch intra-op threads", "default 1: on a small shared CPU, 2 threads contending with other "
@@ -72,93 +86,79 @@ def _data(args) -> Path:
     return extract_shared("cifar10.tar.gz")
 
 
-def _zero_shot_all(args, teacher, out: Path, test_dir: Path, timings: dict) -> dict:
-    """3. zero-shot on the test split, same templates for all (percent; eval gives fractions)."""
-    from mobileclip.evaluation.encoders import load_encoder
-    from mobileclip.evaluation.metrics import zero_shot
+def _heldout_photos(args) -> list[Path]:
+    from mobileclip.data.datasets import IMAGE_EXTENSIONS, extract_shared
 
-    results = {}
-    for name, spec in (("teacher", teacher), ("kd", out / "kd" / "final.pt"), ("nokd", out / "nokd" / "final.pt")):
-        enc = spec if name == "teacher" else load_encoder(str(spec))
-        t0 = time.time()
-        r = zero_shot(enc, str(test_dir), templates="ensemble", limit=args.eval_limit)
-        timings[f"{name}_eval_s"] = time.time() - t0
-        results[name] = {"top1": 100 * r["top1"], "top5": 100 * r["top5"], "n": r["n"]}
-    return results
+    root = Path(args.heldout) if args.heldout else extract_shared("flickr8k_subset.tar.gz") / "images"
+    photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS) if root.is_dir() else []
+    if not photos:
+        raise MobileClipError(f"--heldout {root}: no photos there")
+    return photos
+
+
+def _proxy_teacher(args, train_dir: Path, out: Path) -> tuple[Path, float | None]:
+    """1. the proxy teacher (trained on the whole train split, or reused with --reuse-teacher)."""
+    from mobileclip.training.loop import TrainConfig, train
+
+    hf_dir = out / "teacher" / "hf"
+    if args.reuse_teacher and (hf_dir / "config.json").is_file():
+        return hf_dir, None
+    shutil.rmtree(out / "teacher", ignore_errors=True)
+    t0 = time.time()
+    train(TrainConfig(train_data=str(train_dir), arch="hf-clip", hf_config=args.teacher_config, no_kd=True,
+                      steps=args.teacher_steps, batch_size=args.teacher_batch, lr=args.teacher_lr, image_size=args.image_size,
+                      out=str(out / "teacher"), workers=args.workers, quiet=True, resume="none", seed=args.seed,
+                      save_every=100000), echo=True)
+    return hf_dir, time.time() - t0
 
 
 def run_ablation(args) -> dict:
-    from tabulate import tabulate
-
     from mobileclip import load_teacher
+    from mobileclip.training.loop import TrainConfig
+
+    from .kd_study import Evaluator, materialise_subset, resolve_recipes, run_cell
+    from .kd_study_report import kd_gain, plot, summarise, table
 
     t_start = time.time()
-    root = _data(args)
-    train_dir, test_dir = root / "train", root / "test"
-    out = Path(args.out)
-    from mobileclip.training.loop import TrainConfig, train
-
-    common = dict(train_data=str(train_dir), workers=args.workers, image_size=args.image_size, quiet=True,
-                  log_every=10, resume="none", seed=args.seed, save_every=100000)
-    hf_dir = out / "teacher" / "hf"
-    timings = {}
-    # 1. proxy teacher
-    if not (args.reuse_teacher and (hf_dir / "config.json").is_file()):
-        shutil.rmtree(out / "teacher", ignore_errors=True)
-        t0 = time.time()
-        train(TrainConfig(arch="hf-clip", hf_config=args.teacher_config, no_kd=True, steps=args.teacher_steps,
-                          batch_size=args.teacher_batch, lr=args.teacher_lr, out=str(out / "teacher"), **common),
-              echo=True)
-        timings["teacher_train_s"] = time.time() - t0
-    teacher = load_teacher(str(hf_dir))  # the normal loader: proves the save_pretrained round trip
-    # 2. two students, same subset / steps / seed
-    student = TrainConfig(model=args.student, train_subset=args.subset, steps=args.student_steps,
-                          batch_size=args.student_batch, lr=args.student_lr, **common)
-    for name, changes in (("kd", {"teacher": str(hf_dir)}), ("nokd", {"no_kd": True})):
-        shutil.rmtree(out / name, ignore_errors=True)
-        t0 = time.time()
-        train(student.replace(out=str(out / name), **changes), echo=True)
-        timings[f"{name}_train_s"] = time.time() - t0
-    results = _zero_shot_all(args, teacher, out, test_dir, timings)
-    rows = [["proxy teacher (HF CLIPModel ViT, " + args.teacher_config + f", {args.teacher_steps} steps, full train)",
-             results["teacher"]["top1"], results["teacher"]["top5"]],
-            [f"student {args.student} KD ({args.subset:.0%} subset, {args.student_steps} steps)",
-             results["kd"]["top1"], results["kd"]["top5"]],
-            [f"student {args.student} no-KD ({args.subset:.0%} subset, {args.student_steps} steps)",
-             results["nokd"]["top1"], results["nokd"]["top5"]]]
-    gain = results["kd"]["top1"] - results["nokd"]["top1"]
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
-    print(f"\nCIFAR-10 test zero-shot (CLIP prompt ensemble, n={results['teacher']['n']}; {machine}; "
-          f"one run, seed {args.seed}):\n")
-    print(tabulate(rows, headers=["model", "top-1 %", "top-5 %"], floatfmt=".2f", tablefmt="github"))
-    print(f"\nKD - no-KD: {gain:+.2f} top-1 points (goal: >= +5). Total {time.time() - t_start:.0f} s.")
-    summary = {"results": results, "kd_minus_nokd_top1": gain, "args": vars(args), "timings_s": timings,
-               "machine": machine, "command": f"{PROG} " + " ".join(sys.argv[1:])}
-    out.mkdir(parents=True, exist_ok=True)
+    recipes = resolve_recipes(args.grid, args.recipes)  # one line before any work
+    if args.seeds < 1:
+        raise MobileClipError(f"--seeds must be >= 1, got {args.seeds}")
+    root, out = _data(args), Path(args.out)
+    heldout = _heldout_photos(args)
+    hf_dir, teacher_s = _proxy_teacher(args, root / "train", out)
+    evaluator = Evaluator(load_teacher(str(hf_dir)), root / "test", heldout, args.eval_limit)
+    subset = materialise_subset(root / "train", args.subset, out / "data" / "train-subset")
+    base = TrainConfig(train_data=str(subset), model=args.student, image_size=args.image_size, steps=args.student_steps,
+                       batch_size=args.student_batch, lr=args.student_lr, workers=args.workers, quiet=True,
+                       log_every=10, save_every=100, resume="auto")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    cells = {}
+    for i, recipe in enumerate(recipes):
+        for seed in seeds:
+            print(f"[{time.time() - t_start:6.0f} s] cell {recipe.name} seed {seed} "
+                  f"({i * len(seeds) + seeds.index(seed) + 1}/{len(recipes) * len(seeds)})", flush=True)
+            cells.setdefault(recipe.name, []).append(
+                run_cell(base, recipe, seed, out, {"dir": str(hf_dir)}, evaluator))
+    teacher = {k: v for k, v in evaluator.teacher.items() if k != "heldout_predictions"}
+    rows = summarise(cells, teacher["top1"])
+    gain = kd_gain(rows)
+    machine = f"{cpu_model()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
+    text = table(rows, {r.name: r.about for r in recipes})
+    print(f"\nproxy teacher ({args.teacher_config}, {args.teacher_steps} steps): top-1 {teacher['top1']:.2f} %, "
+          f"n={teacher['n']}; students {args.student} at {args.image_size} px, {args.subset:.0%} subset, seeds "
+          f"{seeds}; {machine}\n\n{text}")
+    if gain:
+        shown = f"{gain['gap_in_std']:.1f} x the larger seed std" if gain["gap_in_std"] is not None else "one seed"
+        print(f"\nKD - no-KD: {gain['gap']:+.2f} top-1 points ({shown}). Total {time.time() - t_start:.0f} s.")
+    summary = {"teacher": teacher, "teacher_train_s": teacher_s, "recipes": rows, "kd_gain": gain, "cells": cells,
+               "seeds": seeds, "args": vars(args), "machine": machine, "cpu_flags": cpu_isa(),
+               "command": f"{PROG} " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     write_json(out / "results.json", summary)
-    _plot(results, out / "results.png")
-    print(f"wrote {out / 'results.json'} and {out / 'results.png'}")
+    atomic_write(out / "results.md", text + "\n")
+    plot(rows, teacher["top1"], out / "results.png", f"{args.student}, {args.subset:.0%} of CIFAR-10 train, "
+                                                     f"{len(seeds)} seed(s); {cpu_model()}")
+    print(f"wrote {out / 'results.json'}, results.md and results.png")
     return summary
-
-
-def _plot(results: dict, path: Path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = ["proxy teacher", "student KD", "student no-KD"]
-    vals = [results["teacher"]["top1"], results["kd"]["top1"], results["nokd"]["top1"]]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    bars = ax.bar(names, vals, color=["#666", "#2a7", "#c63"])
-    ax.axhline(10, ls="--", c="k", lw=0.8, label="chance (10%)")
-    for b, v in zip(bars, vals):
-        ax.text(b.get_x() + b.get_width() / 2, v + 0.5, f"{v:.1f}", ha="center")
-    ax.set_ylabel("CIFAR-10 zero-shot top-1 (%)")
-    ax.legend(loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def run_cache_speed(args) -> dict:
@@ -183,7 +183,7 @@ def run_cache_speed(args) -> dict:
     cached = train(common.replace(teacher_cache=str(out / "teacher_cache.pt"), out=str(out / "cached")),
                    echo=True)
     ratio = online["mean_step_time_s"] / cached["mean_step_time_s"]
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
+    machine = f"{cpu_model()}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}"
     print(f"\nKD training step, student {args.student} (224 px), batch {args.speed_batch}, joint phase "
           f"(all KD terms), mean of {args.speed_steps - 2} steps after 2 warm-up ({machine}):")
     print(f"  online ViT-B/32-shaped teacher (vit-b-32-random): {online['mean_step_time_s'] * 1e3:.0f} ms/step")

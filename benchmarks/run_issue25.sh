@@ -31,8 +31,8 @@ if [ "${QUANT:-0}" = 1 ]; then
     [ -f .cache/demo/student.pt ] || { $PY -m mobileclip.demo && $PY -m mobileclip.demo_train; }
     $PY -m benchmarks.quantization .cache/demo/student.pt --runtimes executorch,litert,coreml \
         --calibration .cache/demo/data/classes/test --out "$OUT/quantization-demo"
-    [ -f .cache/kd_ablation/kd/final.pt ] || $PY -m benchmarks.kd_ablation
-    $PY -m benchmarks.quantization .cache/kd_ablation/kd/final.pt --runtimes executorch,litert,coreml \
+    [ -f .cache/kd_ablation/kd/seed0/final.pt ] || $PY -m benchmarks.kd_ablation --seeds 1
+    $PY -m benchmarks.quantization .cache/kd_ablation/kd/seed0/final.pt --runtimes executorch,litert,coreml \
         --out "$OUT/quantization-kd"
     echo "== $(date -u +%FT%TZ) load: $(uptime)"
 fi

@@ -182,7 +182,7 @@ TINY: dict[str, str | tuple[str, str]] = {
     "--quantize none,int8":
         "python -m export.demo --student created.pt --create-missing tiny-lsra-light --out exports_perf --backends "
         "executorch,tflite --quantize none --towers text --verify-per-class 1 --calib-images 4",
-    "python -m export.demo --student .cache/kd_ablation/kd/final.pt --out .cache/kd_export --strict":
+    "python -m export.demo --student .cache/kd_ablation/kd/seed0/final.pt --out .cache/kd_export --strict":
         "python -m export.demo --student runs/clip/final.pt --out exports_strict --strict --backends executorch "
         "--quantize none --towers text --verify-per-class 1 --calib-images 4",
     "python -m export.demo --create-missing mnv3l-lsra-512 ...":
