@@ -116,7 +116,7 @@ def run_ablation(args) -> dict:
     from mobileclip import load_teacher
     from mobileclip.training.loop import TrainConfig
 
-    from .kd_study import Evaluator, materialise_subset, resolve_recipes, run_cell
+    from .kd_study import Evaluator, materialise_subset, resolve_recipes, run_cells
     from .kd_study_report import kd_gain, plot, summarise, table
 
     t_start = time.time()
@@ -132,13 +132,7 @@ def run_ablation(args) -> dict:
                        batch_size=args.student_batch, lr=args.student_lr, workers=args.workers, quiet=True,
                        log_every=10, save_every=100, resume="auto")
     seeds = list(range(args.seed, args.seed + args.seeds))
-    cells = {}
-    for i, recipe in enumerate(recipes):
-        for seed in seeds:
-            print(f"[{time.time() - t_start:6.0f} s] cell {recipe.name} seed {seed} "
-                  f"({i * len(seeds) + seeds.index(seed) + 1}/{len(recipes) * len(seeds)})", flush=True)
-            cells.setdefault(recipe.name, []).append(
-                run_cell(base, recipe, seed, out, {"dir": str(hf_dir)}, evaluator))
+    cells, pending = run_cells(base, recipes, seeds, out, {"dir": str(hf_dir)}, evaluator)
     teacher = {k: v for k, v in evaluator.teacher.items() if k != "heldout_predictions"}
     rows = summarise(cells, teacher["top1"])
     gain = kd_gain(rows)
@@ -150,7 +144,10 @@ def run_ablation(args) -> dict:
     if gain:
         shown = f"{gain['gap_in_std']:.1f} x the larger seed std" if gain["gap_in_std"] is not None else "one seed"
         print(f"\nKD - no-KD: {gain['gap']:+.2f} top-1 points ({shown}). Total {time.time() - t_start:.0f} s.")
+    if pending:
+        print(f"\nnot in the table: {', '.join(pending)} (another process holds them; run again to collect)")
     summary = {"teacher": teacher, "teacher_train_s": teacher_s, "recipes": rows, "kd_gain": gain, "cells": cells,
+               "pending": pending,
                "seeds": seeds, "args": vars(args), "machine": machine, "cpu_flags": cpu_isa(),
                "command": f"{PROG} " + " ".join(sys.argv[1:]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     write_json(out / "results.json", summary)

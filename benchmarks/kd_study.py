@@ -201,6 +201,33 @@ def run_cell(base: TrainConfig, recipe: Recipe, seed: int, out: Path, teacher: d
     return result
 
 
+def run_cells(base: TrainConfig, recipes: list[Recipe], seeds: list[int], out: Path, teacher: dict, evaluate
+              ) -> tuple[dict[str, list[dict]], list[str]]:
+    """Every (recipe, seed) cell in order -> ``({recipe: [results]}, pending)``. A cell another process is training
+    (its folder's run lock) is passed over and looked at again at the end: several processes can share one study
+    folder, each taking the cells no one holds; what is still running then is ``pending`` ("recipe/seedK")."""
+    from mobileclip.utils.runlock import FolderLockedError
+
+    t0, n, done, held = time.time(), len(recipes) * len(seeds), {}, []
+    for recipe in recipes:
+        for seed in seeds:
+            print(f"[{time.time() - t0:6.0f} s] cell {recipe.name} seed {seed} "
+                  f"({len(held) + sum(map(len, done.values())) + 1}/{n})", flush=True)
+            try:
+                done.setdefault(recipe.name, []).append(run_cell(base, recipe, seed, out, teacher, evaluate))
+            except FolderLockedError as e:
+                print(f"  passed over: {e}", flush=True)
+                held.append((recipe, seed))
+    pending = []
+    for recipe, seed in held:
+        result = read_cell(out, recipe.name, seed)
+        if result is None:
+            pending.append(f"{recipe.name}/seed{seed}")
+        else:
+            done.setdefault(recipe.name, []).append(result)
+    return {r.name: sorted(done[r.name], key=lambda c: c["seed"]) for r in recipes if done.get(r.name)}, pending
+
+
 class Evaluator:
     """Scores a student checkpoint: CIFAR-style zero-shot (CLIP prompt ensemble) on ``test_dir``, and on held-out
     photos (not of the test split; by default the Flickr8k subset) the share whose zero-shot class the student

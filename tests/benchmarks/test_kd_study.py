@@ -92,3 +92,19 @@ def test_every_grid_names_known_recipes_and_each_recipe_is_a_valid_config():
         if not cfg.no_kd:
             Schedule(400, True, cfg.align_steps, cfg.distil_steps, loss_families(cfg.loss_terms, cfg.affinity))
     assert [r.name for r in resolve_recipes("ablation", None)] == ["kd", "nokd"]
+
+
+def test_a_cell_another_process_holds_is_passed_over(tiny_cifar, tmp_path, capsys):
+    from benchmarks.kd_study import cell_dir
+    from mobileclip.utils.runlock import run_lock
+
+    out = tmp_path / "study"
+    held = cell_dir(out, "nokd", 1)
+    held.mkdir(parents=True)
+    with run_lock(held, "another study process"):
+        summary = kd_ablation.main(_argv(tiny_cifar, out, "--recipes", "nokd"))
+    assert summary["pending"] == ["nokd/seed1"]
+    assert summary["recipes"][0]["top1_by_seed"].keys() == {"0"}
+    assert "not in the table: nokd/seed1" in capsys.readouterr().out
+    again = kd_ablation.main(_argv(tiny_cifar, out, "--recipes", "nokd", "--reuse-teacher"))  # collects it
+    assert again["pending"] == [] and again["recipes"][0]["seeds"] == 2
