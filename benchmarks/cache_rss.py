@@ -25,7 +25,7 @@ import numpy as np
 from mobileclip.models.options import add_model
 
 from mobileclip.utils.cli import add_output_args, default_paths
-from mobileclip.utils.errors import cli_errors
+from mobileclip.utils.errors import MobileClipError, cli_errors
 
 from .common import machine_info, machine_line, write_outputs
 
@@ -99,6 +99,16 @@ def measure(sizes, work: Path, per_shard=200, dim=512, variants=30, model="tiny-
             "steps": steps, "batch_size": batch_size, "machine": machine_info()}
 
 
+def _work_root(work: str | None) -> str | None:
+    """--work as an absolute folder (the training child runs from the repository root); missing: one line."""
+    if work is None:
+        return None
+    root = Path(work).resolve()
+    if not root.is_dir():
+        raise MobileClipError(f"--work {work}: no such folder (create it, or leave --work out for a temporary one)")
+    return str(root)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000], help="dataset sizes (samples)")
@@ -109,7 +119,8 @@ def main(argv=None):
     add_output_args(p, "cache_rss")
     args = p.parse_args(argv)
     with cli_errors("benchmarks.cache_rss"):
-        with tempfile.TemporaryDirectory(prefix="cache_rss-", dir=args.work) as work:
+        work_root = _work_root(args.work)
+        with tempfile.TemporaryDirectory(prefix="cache_rss-", dir=work_root) as work:
             res = measure(args.sizes, Path(work), args.per_shard, model=args.model)
         md = "\n".join(["| samples | sidecars (MiB) | peak RSS (MiB) |", "| ---: | ---: | ---: |"]
                        + [f"| {r['samples']} | {r['sidecar_bytes'] / 2**20:.1f} | {r['peak_rss_mib']:.1f} |"
