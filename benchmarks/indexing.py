@@ -18,7 +18,9 @@ Decode and preprocess run in the calling thread (one core, torch at 1 thread for
 one after the other as in a simple indexer, so photos/s = 1000 / (decode + preprocess + encode ms). Student and
 teacher go through the same decoder, preprocessing and runtime. The draft embeddings are compared with the
 full-decode ones of the same model and runtime (cosine per photo). Cold start: a fresh process per runtime and
-model (``benchmarks.cold_start``) imports the runtime, loads the file and embeds one photo.
+model (``benchmarks.cold_start``) imports the runtime, loads the file, decodes and preprocesses one photo (Pillow
++ numpy) and embeds it, timed from before the spawn to the embedding; that embedding is checked against the
+runtime's in-process one.
 
 Example (the phone-photo set is made on first use in .cache/phone_photos):
   python -m benchmarks.indexing --students .cache/perf/student224.pt --teacher vit-b-32-random \\
@@ -41,24 +43,12 @@ from mobileclip.utils.cli import add_output_args, add_thread_counts
 from mobileclip.evaluation.encoders import load_encoder
 
 from .common import RANDOM_VIT_B_32, load_teacher_spec, machine_info, run_and_write, split_list
-from .indexing_report import cold_starts, to_markdown
+from .cold_start import decode  # torch-free: the cold-start process decodes with it too
+from .indexing_report import cold_starts, cosine_min, to_markdown
 from .latency import parse_threads
 
 PROG = "python -m benchmarks.indexing"
 DECODERS = ("draft", "full")
-DRAFT_OVERSAMPLE = 2  # draft decodes to >= this x the input size (see the module docstring)
-
-
-def decode(path: Path, decoder: str, size: int):
-    """The decoded PIL image of ``path``; ``draft`` lets libjpeg scale while decoding (both sides >=
-    ``DRAFT_OVERSAMPLE`` x ``size``)."""
-    from PIL import Image
-
-    im = Image.open(path)
-    if decoder == "draft":
-        im.draft("RGB", (DRAFT_OVERSAMPLE * size, DRAFT_OVERSAMPLE * size))
-    im.load()
-    return im
 
 
 def prepare(photos: list[Path], decoder: str, preprocess: dict) -> tuple[torch.Tensor, list[float], list[float]]:
@@ -179,11 +169,6 @@ def measure(configs: list[Config], photo_sets: dict, decoders: list[str], thread
                         row["draft_vs_full_cosine_min"] = cosine_min(index, indices["full", b][0])
             del fn
     return rows
-
-
-def cosine_min(a: np.ndarray, b: np.ndarray) -> float:
-    """The smallest per-row cosine of two embedding arrays."""
-    return float(((a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))).min())
 
 
 def _row(c: Config, name, decoder, threads, batch, dec_ms, pre_ms, enc_ms, n) -> dict:

@@ -37,8 +37,6 @@ NOT_RUN = {
     "mobileclip.train --tensorboard": "tensorboard is not a dependency of the toolkit",
     "mobileclip.data extract --shared-dir": "extracting a real archive takes minutes; tests pass the folder in Python",
     "benchmarks.device --keep-remote": "leaves files on the phone; the emulator tests check the clean-up instead",
-    "benchmarks.cold_start --input": "internal: the child process benchmarks.indexing starts (its tests run it)",
-    "benchmarks.cold_start --runtime": "internal: the child process benchmarks.indexing starts (its tests run it)",
     "benchmarks.cold_start --t0": "internal: the child process benchmarks.indexing starts (its tests run it)",
     "benchmarks.indexing --n-photos": "the phone-photo set is made once (minutes); tests pass --photos folders",
     "benchmarks.indexing --phone-set": "the phone-photo set is made once (minutes); tests pass --photos folders",

@@ -1,4 +1,5 @@
-"""benchmarks.indexing: JPEG -> embedding per stage, reduced-size decoding, phone photos, cold start."""
+"""benchmarks.indexing: JPEG -> embedding per stage, reduced-size decoding, phone photos (cold start:
+test_cold_start.py)."""
 from __future__ import annotations
 
 import json
@@ -79,12 +80,3 @@ def test_indexing_bad_input(tmp_path, capsys):
         I.main(["--decoders", "gpu", "--teacher", ""])
     assert "--decoders" in capsys.readouterr().err
 
-
-@pytest.mark.slow
-def test_cold_start_fresh_process(student, tmp_path):
-    from benchmarks.indexing_report import cold_start
-
-    x = np.random.default_rng(0).normal(size=(1, 3, 32, 32)).astype(np.float32)  # zeros give a zero embedding
-    r = cold_start("eager", student, x)
-    assert r["embedding_norm"] == pytest.approx(1.0, abs=1e-4)
-    assert 0 < r["load_and_first_ms"] < r["process_start_to_embedding_ms"]

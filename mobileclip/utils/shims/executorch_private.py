@@ -2,6 +2,8 @@
 
 * ``portable_lib._threadpool_get_thread_count`` / ``_unsafe_reset_threadpool``: the size of XNNPACK's
   process-wide threadpool (``benchmarks.latency`` measures at fixed thread counts);
+* ``_C._load_for_executorch`` and the same two threadpool calls on the pybindings extension itself:
+  ``benchmarks.cold_start`` imports ``_C`` directly (``portable_lib`` imports ``executorch.exir`` first);
 * ``xnnpack_quantizer_utils._is_conv_node`` / ``_is_annotated`` / ``_mark_nodes_as_annotated``: the
   XNNPACK quantizer's annotation helpers (``export.executorch`` annotates conv -> ReLU for dynamic int8).
 
@@ -13,8 +15,10 @@ import importlib
 
 CHECKED_AGAINST = "executorch==1.5.1"
 PORTABLE_LIB = "executorch.extension.pybindings.portable_lib"
+PYBINDINGS_C = "executorch.extension.pybindings._C"
 QUANTIZER_UTILS = "executorch.backends.xnnpack.quantizer.xnnpack_quantizer_utils"
 SYMBOLS = {PORTABLE_LIB: ("_threadpool_get_thread_count", "_unsafe_reset_threadpool"),
+           PYBINDINGS_C: ("_load_for_executorch", "_threadpool_get_thread_count", "_unsafe_reset_threadpool"),
            QUANTIZER_UTILS: ("_is_conv_node", "_is_annotated", "_mark_nodes_as_annotated")}
 
 
