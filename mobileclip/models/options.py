@@ -9,7 +9,8 @@ from .teacher import DEFAULT_TEACHER
 
 __all__ = ["TEACHER_SPECS", "add_model", "add_teacher"]
 
-TEACHER_SPECS = "hub name, save_pretrained dir, or vit-b-32-random"
+TEACHER_SPECS = ("HF CLIP/SigLIP hub name or save_pretrained dir (hf:NAME), open_clip:MODEL/TAG|FILE|random, "
+                 "ensemble:SPEC,SPEC, or vit-b-32-random (docs/teachers.md)")
 
 
 def add_teacher(p, default: str | None = DEFAULT_TEACHER, required: bool = False, help: str | None = None):

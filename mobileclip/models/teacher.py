@@ -1,13 +1,22 @@
-"""The frozen CLIP teacher: an HF ``transformers.CLIPModel`` by hub name or local directory.
+"""Frozen teachers: Hugging Face CLIP / SigLIP / SigLIP2, open_clip models, and ensembles of them.
 
-``load_teacher("openai/clip-vit-base-patch32")`` uses the real loading path (``from_pretrained``);
-``load_teacher("/path/to/dir")`` loads a ``save_pretrained`` directory (a proxy teacher trained here);
-``load_teacher("vit-b-32-random")`` builds the exact ViT-B/32 architecture with *random* weights:
-right for parameter counts and latency, meaningless for accuracy, and labelled so everywhere.
+``load_teacher(spec)`` reads the ``--teacher`` grammar of :mod:`.teacher_spec`:
+
+* ``openai/clip-vit-base-patch32``, ``hf:NAME`` or a ``save_pretrained`` directory: ``from_pretrained`` of the
+  class the config's ``model_type`` names (``CLIPModel``; ``SiglipModel``/``Siglip2Model`` in :mod:`.teacher_siglip`);
+* ``open_clip:MODEL/WEIGHTS``: open_clip_torch's ``create_model_and_transforms`` (:mod:`.teacher_open_clip`);
+* ``ensemble:A,B``: the members' embeddings concatenated, then normalised (:mod:`.teacher_ensemble`);
+* ``vit-b-32-random`` (and the SigLIP ``*-random`` names): the exact architecture with *random* weights, right for
+  parameter counts and latency, meaningless for accuracy, and labelled so everywhere.
+
+Every teacher takes the pipeline's inputs -- images preprocessed with its ``preprocess_cfg``, captions as CLIP BPE
+ids -- and feeds its own model: a teacher with another tokenizer decodes the ids back to the caption text (lower-
+cased and whitespace-cleaned, as the CLIP tokenizer normalises it) and tokenizes that with its own tokenizer.
+``scoring`` says how it scores an image-text pair: ``softmax`` with a logit scale (CLIP) or ``sigmoid`` with a
+logit scale and bias (SigLIP); the response-distillation loss follows it.
 """
 from __future__ import annotations
 
-import os
 import warnings
 
 import torch
@@ -15,10 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..utils.errors import TeacherLoadError
+from .teacher_base import Member, Scoring, TeacherBase, captions_from_ids, hf_load_error, seeded
+from .teacher_spec import RANDOM_VIT_B_32, TeacherSpec, parse_teacher_spec
 from .tokenizer import eot_attention_mask
 from .transform import CLIP_MEAN, CLIP_STD
 
-RANDOM_VIT_B_32 = "vit-b-32-random"
+__all__ = ["DEFAULT_TEACHER", "RANDOM_VIT_B_32", "Member", "Scoring", "Teacher", "TeacherBase", "build_teacher",
+           "captions_from_ids", "load_teacher", "vit_b_32_config"]
+
 DEFAULT_TEACHER = "openai/clip-vit-base-patch32"
 
 
@@ -34,15 +47,15 @@ def vit_b_32_config():
     return CLIPConfig(text_config=text, vision_config=vision, projection_dim=512, logit_scale_init_value=2.6592)
 
 
-class Teacher(nn.Module):
-    """Frozen CLIP. ``forward(images, texts)`` returns normalised embeddings and pooled features."""
+class Teacher(TeacherBase):
+    """Frozen HF ``CLIPModel``: reads CLIP BPE ids as they are (padding masked after the end-of-text token)."""
+
+    family = "hf-clip"
 
     def __init__(self, clip, source: str, random_weights: bool = False):
-        super().__init__()
+        super().__init__(source, random_weights)
         self.clip = clip.eval()
         self.clip.requires_grad_(False)
-        self.source = source
-        self.random_weights = random_weights
         vc, tc = clip.config.vision_config, clip.config.text_config
         self.embed_dim = clip.config.projection_dim
         self.image_size = vc.image_size
@@ -50,21 +63,17 @@ class Teacher(nn.Module):
         self.eot_token_id = tc.eos_token_id
         self.preprocess_cfg = {"image_size": vc.image_size, "resize_mode": "shortest", "interpolation": "bicubic",
                                "mean": list(CLIP_MEAN), "std": list(CLIP_STD)}
+        self.scoring = Scoring((Member(self.label, self.embed_dim, "softmax", float(clip.logit_scale.exp())),))
         self.eval()
 
-    @property
-    def label(self) -> str:
-        return f"{self.source} (RANDOM WEIGHTS: params/latency only, not accuracy)" if self.random_weights \
-            else self.source
+    def logit_scale(self) -> torch.Tensor:
+        return self.clip.logit_scale.exp()
 
     def image_towers(self) -> list[nn.Module]:
         return [self.clip.vision_model, self.clip.visual_projection]
 
     def text_towers(self) -> list[nn.Module]:
         return [self.clip.text_model, self.clip.text_projection]
-
-    def train(self, mode: bool = True):  # always frozen in eval mode
-        return super().train(False)
 
     def _text_inputs(self, ids: torch.Tensor):
         if ids.shape[1] > self.context_length:
@@ -85,39 +94,63 @@ class Teacher(nn.Module):
         return {"text_features": pooled, "text_tokens": out.last_hidden_state,
                 "text_embeds": F.normalize(self.clip.text_projection(pooled), dim=-1)}
 
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self.image_features(images)["image_embeds"]
 
-    def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.text_features(ids)["text_embeds"]
+def _load_hf(name: str) -> TeacherBase:
+    from transformers import AutoConfig, CLIPModel
 
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor | None = None, texts: torch.Tensor | None = None) -> dict:
-        out = {"logit_scale": self.clip.logit_scale.exp()}
-        if images is not None:
-            out.update(self.image_features(images))
-        if texts is not None:
-            out.update(self.text_features(texts))
-        return out
-
-
-def load_teacher(name_or_path: str = DEFAULT_TEACHER, device: str | torch.device = "cpu") -> Teacher:
-    from transformers import CLIPModel
-
-    if name_or_path == RANDOM_VIT_B_32:
-        warnings.warn("teacher vit-b-32-random: ViT-B/32 architecture with RANDOM weights "
-                      "(valid for parameter counts and latency, never for accuracy)", stacklevel=2)
-        with torch.random.fork_rng(devices=[]):  # the same random weights every time; the caller's RNG untouched
-            torch.manual_seed(0)
-            clip = CLIPModel(vit_b_32_config())
-        return Teacher(clip, "ViT-B/32 architecture", random_weights=True).to(device)
     try:
-        clip = CLIPModel.from_pretrained(name_or_path)
-    except Exception as e:  # OSError (offline / missing files), ValueError (not a CLIP config), ...
-        where = "local directory" if os.path.isdir(name_or_path) else "hub name"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TeacherLoadError(
-            f"cannot load CLIP teacher {name_or_path!r} ({where}): {first} "
-            f"-- use a local save_pretrained directory, or {RANDOM_VIT_B_32!r} for params/latency only"
-        ) from None
-    return Teacher(clip, name_or_path).to(device)
+        config = AutoConfig.from_pretrained(name)
+    except Exception as e:  # OSError (offline / missing files), ValueError (no config), ...
+        raise hf_load_error(name, e) from None
+    if config.model_type in ("siglip", "siglip2"):
+        from .teacher_siglip import load_siglip
+
+        return load_siglip(name, config)
+    if config.model_type != "clip":
+        raise TeacherLoadError(f"teacher {name!r}: model_type {config.model_type!r} is not a CLIP or SigLIP model "
+                               "(hf: loads CLIPModel, SiglipModel and Siglip2Model; open_clip models: open_clip:MODEL)")
+    try:
+        clip = CLIPModel.from_pretrained(name)
+    except Exception as e:
+        raise hf_load_error(name, e) from None
+    return Teacher(clip, name)
+
+
+def _load_random(name: str) -> TeacherBase:
+    warnings.warn(f"teacher {name}: the architecture with RANDOM weights (valid for parameter counts and latency, "
+                  "never for accuracy)", stacklevel=3)
+    if name == RANDOM_VIT_B_32:
+        from transformers import CLIPModel
+
+        return Teacher(CLIPModel(vit_b_32_config()), "ViT-B/32 architecture", random_weights=True)
+    from .teacher_siglip import random_siglip
+
+    return random_siglip(name)
+
+
+def build_teacher(spec: TeacherSpec) -> TeacherBase:
+    """A parsed spec -> the frozen teacher (on the CPU). Random initialisation before weights load (open_clip) and
+    random architectures draw from seed 0: the caller's RNG is untouched (a run's KD heads init the same either way)."""
+    return seeded(lambda: _build(spec))
+
+
+def _build(spec: TeacherSpec) -> TeacherBase:
+    if spec.family == "ensemble":
+        from .teacher_ensemble import EnsembleTeacher
+
+        teacher = EnsembleTeacher([_build(m) for m in spec.members])
+    elif spec.family == "open_clip":
+        from .teacher_open_clip import load_open_clip
+
+        teacher = load_open_clip(spec)
+    elif spec.family == "random":
+        teacher = _load_random(spec.name)
+    else:
+        teacher = _load_hf(spec.name)
+    teacher.spec = spec.canonical()
+    return teacher.freeze()
+
+
+def load_teacher(name_or_path: str = DEFAULT_TEACHER, device: str | torch.device = "cpu") -> TeacherBase:
+    """The frozen teacher ``name_or_path`` names (the grammar of :mod:`.teacher_spec`); one-line errors."""
+    return build_teacher(parse_teacher_spec(name_or_path)).to(device)

@@ -18,9 +18,11 @@ shards) and streamed by training with ``--teacher-cache FOLDER``, so memory stay
         --variants 30 --device cuda --out shards/teacher
     python -m mobileclip.train --train-data 'shards/part-{000000..000999}.tar' --teacher-cache shards/teacher ...
 
-The .pt file holds float16 image and text embeddings ``(variants, samples, dim)``, the teacher's logit
-scale and what it was built from (data path, sample count, seed, crop scale, teacher); training refuses a
-cache that does not match its own data and augmentation settings.
+The .pt file holds float16 image and text embeddings ``(variants, samples, dim)`` -- for an ensemble teacher
+(``--teacher ensemble:A,B``) each member's own embeddings side by side, ``dim`` their sum --, how the teacher
+scores pairs (``scoring``: per member softmax or sigmoid, logit scale and bias) and what it was built from (data
+path, sample count, seed, crop scale, the teacher spec); training refuses a cache that does not match its own
+data and augmentation settings.
 """
 from __future__ import annotations
 
@@ -39,10 +41,21 @@ from ..models.options import add_teacher
 from ..data.datasets import collate_count
 from ..models.tokenizer import trim_padding
 from .data import PairTransform, SeededView, build_dataset, is_tar_shards
-from .teacher_cache import TeacherCache
+from .teacher_cache import VERSION, TeacherCache
 from ..utils.validate import check_device, check_writable_file
 
 PROG = "python -m mobileclip.cache_teacher"
+
+
+def blocks(out: dict, tower: str):
+    """Each member teacher's own normalised embeddings side by side (one block for a single teacher)."""
+    return out.get(f"{tower}_blocks", out[f"{tower}_embeds"])
+
+
+def teacher_settings(t) -> dict:
+    """What a cache records of its teacher: label, canonical spec, scoring and preprocessing."""
+    return {"teacher": t.label, "teacher_spec": t.spec, "scoring": t.scoring.to_meta(),
+            "teacher_preprocess": dict(t.preprocess_cfg)}
 
 
 def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed: int = 0, batch_size: int = 64,
@@ -80,16 +93,15 @@ def build_cache(teacher: str, train_data: str, out: str, variants: int = 1, seed
             images, ids, idx = batch
             with torch.no_grad():
                 out_t = t(images.to(device), trim_padding(ids).to(device))
-            image[v, idx] = out_t["image_embeds"].cpu().half()
-            text[v, idx] = out_t["text_embeds"].cpu().half()
+            image[v, idx] = blocks(out_t, "image").cpu().half()
+            text[v, idx] = blocks(out_t, "text").cpu().half()
             if v == 0:
                 covered[idx] = True
     bar.close()
-    payload = {"format": TeacherCache.FORMAT, "format_version": 1, "teacher": t.label,
-               "teacher_preprocess": dict(t.preprocess_cfg), "data": os.path.abspath(str(train_data)), "n": n,
-               "seed": seed, "variants": variants, "crop_scale": list(crop_scale), "templates": templates,
-               "logit_scale": float(t.clip.logit_scale.exp()), "image_embeds": image, "text_embeds": text,
-               "covered": covered}
+    payload = {"format": TeacherCache.FORMAT, "format_version": VERSION, **teacher_settings(t),
+               "data": os.path.abspath(str(train_data)), "n": n, "seed": seed, "variants": variants,
+               "crop_scale": list(crop_scale), "templates": templates, "logit_scale": float(t.logit_scale()),
+               "image_embeds": image, "text_embeds": text, "covered": covered}
     out = Path(out)
     atomic_torch_save(payload, out)
     info = {"path": str(out), "samples": n, "covered": int(covered.sum()), "variants": variants,
@@ -119,10 +131,11 @@ def build_shard_cache(teacher: str, train_data: str, out_dir: str, variants: int
         return augment(image, index)
 
     def encode(images, ids):
-        return t(images.to(device), trim_padding(ids).to(device))
+        out = t(images.to(device), trim_padding(ids).to(device))
+        return {"image_embeds": blocks(out, "image"), "text_embeds": blocks(out, "text"),
+                "logit_scale": out["logit_scale"]}
 
-    settings = {"teacher": t.label, "teacher_preprocess": dict(t.preprocess_cfg), "seed": seed,
-                "crop_scale": list(crop_scale)}
+    settings = {**teacher_settings(t), "seed": seed, "crop_scale": list(crop_scale)}
     shards = TarShards(train_data, None, get_tokenizer())
     res = build_shard_sidecars(shards, encode, augment_variant, settings, variants, out_dir, rank, world, batch_size)
     print(f"rank {rank}/{world}: wrote {len(res['written'])} teacher sidecar(s), kept {len(res['kept'])} valid one(s) "

@@ -41,8 +41,9 @@ class KDModule(nn.Module):
                      t_img=teacher["image_embeds"], t_txt=teacher["text_embeds"], t_scale=teacher["logit_scale"])
         return f
 
-    def losses(self, f: dict, active: list[str]) -> dict:
-        """The active loss terms on features ``f`` (in fp32, outside any autocast)."""
+    def losses(self, f: dict, active: list[str], scoring=None) -> dict:
+        """The active loss terms on features ``f`` (in fp32, outside any autocast); ``scoring``: how the teacher
+        scores pairs (:class:`~mobileclip.models.teacher.Scoring`; None: one softmax teacher)."""
         f = {k: v.float() for k, v in f.items()}
         terms = {}
         with torch.autocast(f["s_img"].device.type, enabled=False):
@@ -58,7 +59,7 @@ class KDModule(nn.Module):
                 if "icl_image" in active:
                     terms.update(self.icl(m_img, m_txt, t_img, t_txt, scale))
                 if "rd_i2t" in active:
-                    terms.update(self.rd(s_img, s_txt, scale, t_img, t_txt, t_scale))
+                    terms.update(self.rd(s_img, s_txt, scale, t_img, t_txt, t_scale, scoring))
                 if "am_image" in active and self.am is not None:
                     terms.update(self.am(s_img, s_txt, scale, t_img, t_txt, t_scale))
         return terms
@@ -69,6 +70,6 @@ class KDModule(nn.Module):
         f = self.features(images, ids, teacher)
         if splice is not None:
             f = splice.splice(f)
-        terms = self.losses(f, active)
+        terms = self.losses(f, active, teacher.get("scoring") if teacher is not None else None)
         total, weighted = self.balancer(terms, detach_weights=splice is not None and not splice.loss_params_live)
         return total, terms, weighted

@@ -12,7 +12,8 @@ must first be mapped into the teacher's space with :class:`KDHeads` (identity wh
 * :class:`InteractiveContrastiveLoss` -- CLIP-KD's ICL: student image vs *teacher* texts and student
   text vs *teacher* images, InfoNCE with the in-batch teacher embeddings as negatives.
 * :class:`ResponseDistillLoss` -- KL(teacher || student) between the image->text and text->image
-  similarity distributions, with a temperature, multiplied by T^2 (Hinton et al.).
+  similarity distributions, with a temperature, multiplied by T^2 (Hinton et al.); a SigLIP teacher's
+  per-pair sigmoid probabilities are distilled with a binary KL, an ensemble's members each in their own scoring.
 * :class:`AffinityMimicLoss` (optional) -- the same KL on *intra-modal* affinities (image-image,
   text-text), teaching the student the teacher's neighbourhood structure.
 
@@ -127,10 +128,43 @@ def _kl_rows(student_logits, teacher_logits, temperature: float):
     return F.kl_div(log_p_s, log_p_t, log_target=True, reduction="batchmean") * T * T
 
 
+def _binary_kl(student_logits, teacher_logits, temperature: float):
+    """Sum over the pairs of a row of KL(Bernoulli(sigmoid(t)) || Bernoulli(sigmoid(s))), mean over rows, times T^2:
+    SigLIP's per-pair probabilities distilled (normalised like SigLIP's loss: summed over pairs / batch size)."""
+    T = temperature
+    s, t = student_logits / T, teacher_logits / T
+    p = torch.sigmoid(t)
+    kl = p * (F.logsigmoid(t) - F.logsigmoid(s)) + (1 - p) * (F.logsigmoid(-t) - F.logsigmoid(-s))
+    return kl.sum(-1).mean() * T * T
+
+
+def _mean_probs_kl(student_logits, teacher_logits: list, temperature: float):
+    """KL(mean_k softmax(teacher_k / T) || softmax(student / T)) over rows, batch-mean, times T^2 (MobileCLIP's
+    ensemble target: the teachers' probabilities averaged after the softmax)."""
+    T = temperature
+    log_p_s = F.log_softmax(student_logits / T, dim=-1)
+    log_p_t = torch.stack([F.log_softmax(t / T, dim=-1) for t in teacher_logits])
+    log_mean = torch.logsumexp(log_p_t, dim=0) - math.log(len(teacher_logits))
+    return F.kl_div(log_p_s, log_mean, log_target=True, reduction="batchmean") * T * T
+
+
+def _blocks(x, dims):
+    """An ensemble embedding's member blocks, each L2-normalised (the member's own embedding)."""
+    return [F.normalize(b, dim=-1) for b in torch.split(x, list(dims), dim=-1)]
+
+
 class ResponseDistillLoss(_Gathered):
     """KL between the teacher's and the student's image-text similarity distributions, both directions.
 
-    Each side uses its own logit scale (CLIP logits), then both are divided by ``temperature``.
+    With a softmax (CLIP) teacher each side uses its own logit scale (CLIP logits), then both are divided by
+    ``temperature``. ``scoring`` (the teacher's :class:`~mobileclip.models.teacher.Scoring`) changes that:
+
+    * a ``sigmoid`` member (SigLIP) scores every pair on its own, ``p = sigmoid(scale * cos + bias)``; the student's
+      cosines get the member's scale and bias (the student has no bias of its own) and the loss is the binary KL
+      between the two probabilities per pair (:func:`_binary_kl`);
+    * an ensemble's ``softmax`` members give one target, their softmax probabilities averaged (each member's block of
+      the embedding, its own scale), as MobileCLIP's ``--distill-average-after-softmax``; each ``sigmoid`` member gives
+      its own binary KL; the terms are weighted by their share of the members.
     """
 
     def __init__(self, temperature: float = 1.0, gather: GatherSpec = LOCAL):
@@ -139,10 +173,26 @@ class ResponseDistillLoss(_Gathered):
             raise ValueError("temperature must be > 0")
         self.temperature = temperature
 
-    def forward(self, s_image, s_text, s_scale, t_image, t_text, t_scale) -> dict:
+    def _scored(self, s_sim, t_rows, t_cols, s_scale, scoring):
+        """The loss of one direction: student cosines ``s_sim``, teacher rows/columns (ensemble embeddings)."""
+        members, T = scoring.members, self.temperature
+        dims = [m.dim for m in members]
+        sims = [r @ c.T for r, c in zip(_blocks(t_rows, dims), _blocks(t_cols, dims))]
+        soft = [m.scale * sim for m, sim in zip(members, sims) if m.kind == "softmax"]
+        total = _mean_probs_kl(s_scale * s_sim, soft, T) * len(soft) if soft else 0.0
+        for m, sim in zip(members, sims):
+            if m.kind == "sigmoid":
+                total = total + _binary_kl(m.scale * s_sim + m.bias, m.scale * sim + m.bias, T)
+        return total / len(members)
+
+    def forward(self, s_image, s_text, s_scale, t_image, t_text, t_scale, scoring=None) -> dict:
         g = self.gather
         (si_rows, si_all), (st_rows, st_all) = g.split(s_image), g.split(s_text)
         (ti_rows, ti_all), (tt_rows, tt_all) = g.split(t_image), g.split(t_text)
+        if scoring is not None and not scoring.plain_softmax:
+            i2t = self._scored(si_rows @ st_all.T, ti_rows, tt_all, s_scale, scoring)
+            t2i = self._scored(st_rows @ si_all.T, tt_rows, ti_all, s_scale, scoring)
+            return {"rd_i2t": i2t, "rd_t2i": t2i}
         s, t = s_scale * si_rows @ st_all.T, t_scale * ti_rows @ tt_all.T
         if g.local_loss:
             s2, t2 = s_scale * st_rows @ si_all.T, t_scale * tt_rows @ ti_all.T

@@ -14,7 +14,7 @@ import torch
 
 from ..models.factory import DEFAULT_MODEL, create_model
 from ..models.tokenizer import get_tokenizer
-from ..models.teacher import load_teacher
+from ..models.teacher import DEFAULT_TEACHER, load_teacher
 from ..data.shards import TarShards
 from ..utils.cli import set_threads
 from .distributed import GatherSpec
@@ -196,6 +196,7 @@ def _build_teacher(run: Run) -> int | None:
         return None
     if cfg.teacher_cache:
         run.cache = _open_cache(cfg)
+        run.cache.check_teacher(None if cfg.teacher == DEFAULT_TEACHER else cfg.teacher)  # a --teacher named: same
         if cfg.aug_variants not in (0, run.cache.variants):
             raise TrainError(f"--aug-variants {cfg.aug_variants} != the cache's {run.cache.variants} variants")
         run.cfg = cfg.replace(aug_variants=run.cache.variants)  # the run's effective config, not the caller's

@@ -19,7 +19,8 @@ def teacher_outputs(run: Run, variant: int, idx, t_images, ids, active) -> dict 
         return run.cache.lookup(variant, idx, run.device)
     with torch.no_grad(), run.prec.autocast():
         t_out = run.teacher(t_images, ids)
-    return {k: t_out[k].float() for k in ("image_embeds", "text_embeds", "logit_scale")}
+    out = {k: t_out[k].float() for k in ("image_embeds", "text_embeds", "logit_scale")}
+    return {**out, "scoring": t_out["scoring"]}  # softmax (CLIP) or sigmoid (SigLIP) members: the RD loss follows
 
 
 def micro_batch(run: Run, batch, variant: int, active) -> tuple:

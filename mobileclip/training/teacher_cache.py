@@ -1,11 +1,43 @@
-"""Reader of the precomputed teacher embeddings written by ``python -m mobileclip.cache_teacher``."""
+"""Reader of the precomputed teacher embeddings written by ``python -m mobileclip.cache_teacher``.
+
+Both forms store each teacher's own L2-normalised embeddings, one block per ensemble member side by side, and how
+each member scores pairs (``scoring``: softmax or sigmoid, scale, bias, dim); a lookup returns the teacher's
+embedding (the blocks concatenated and normalised, as :class:`~mobileclip.models.teacher_ensemble.EnsembleTeacher`
+computes it online) with that scoring. Files written before teachers had a scoring (format version 1) are one
+softmax teacher with the stored logit scale.
+"""
 from __future__ import annotations
 
 import os
 
 import torch
+import torch.nn.functional as F
 
-from ..utils.errors import TrainError
+from ..models.teacher import Member, Scoring
+from ..models.teacher_spec import canonical_teacher_spec
+from ..utils.errors import MobileClipError, TrainError
+
+VERSION = 2
+
+
+def cache_scoring(meta: dict, dim: int, logit_scale: float) -> Scoring:
+    """The scoring a cache's ``meta`` records (a version-1 cache: one softmax teacher)."""
+    if meta.get("scoring"):
+        return Scoring.from_meta(meta["scoring"])
+    return Scoring((Member(str(meta.get("teacher", "teacher")), dim, "softmax", logit_scale),))
+
+
+def check_cache_teacher(meta: dict, teacher: str | None, where) -> None:
+    """Refuse a cache built for another teacher spec than ``teacher`` (None: no spec to compare)."""
+    if teacher is None or "teacher_spec" not in meta:
+        return
+    try:
+        want = canonical_teacher_spec(teacher)
+    except MobileClipError as e:
+        raise TrainError(str(e)) from None
+    if meta["teacher_spec"] != want:
+        raise TrainError(f"{where} was built for teacher {meta['teacher_spec']}, not {want}: rebuild it "
+                         "(python -m mobileclip.cache_teacher --teacher ...) or pass the teacher it was built for")
 
 class TeacherCache:
     """Precomputed teacher embeddings (``python -m mobileclip.cache_teacher``) looked up by (variant, index)."""
@@ -21,10 +53,19 @@ class TeacherCache:
             raise TrainError(f"{path}: unreadable teacher cache ({type(e).__name__})") from None
         if not isinstance(d, dict) or d.get("format") != self.FORMAT:
             raise TrainError(f"{path} is not a {self.FORMAT} file")
+        if int(d.get("format_version", 1)) > VERSION:
+            raise TrainError(f"{path}: teacher cache format version {d['format_version']} is newer than this "
+                             f"toolkit reads ({VERSION})")
+        self.path = path
         self.meta = {k: v for k, v in d.items() if not isinstance(v, torch.Tensor)}
         self.image, self.text, self.covered = d["image_embeds"], d["text_embeds"], d["covered"]
         self.variants, self.embed_dim = self.image.shape[0], self.image.shape[-1]
         self.logit_scale = float(d["logit_scale"])
+        self.scoring = cache_scoring(self.meta, self.embed_dim, self.logit_scale)
+
+    def check_teacher(self, teacher: str | None) -> None:
+        """Refuse a cache built for another teacher spec than ``teacher`` (None: nothing to compare)."""
+        check_cache_teacher(self.meta, teacher, f"teacher cache {self.path}")
 
     def check(self, data_path: str, n: int, seed: int, scale, student_size):
         m = self.meta
@@ -40,13 +81,19 @@ class TeacherCache:
         if problems:
             raise TrainError("teacher cache does not match this run: " + "; ".join(problems))
 
+    def member_embeds(self, variant: int, indices: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each member teacher's own (image, text) embeddings of ``indices``, fp32, in ensemble order."""
+        v, dims = variant % self.variants, [m.dim for m in self.scoring.members]
+        image, text = self.image[v, indices].float(), self.text[v, indices].float()
+        return list(zip(torch.split(image, dims, dim=-1), torch.split(text, dims, dim=-1)))
+
     def lookup(self, variant: int, indices: torch.Tensor, device) -> dict:
         v = variant % self.variants
         if not bool(self.covered[indices].all()):
             raise TrainError("teacher cache has no entry for some training samples (built on another subset?)")
-        return {"image_embeds": self.image[v, indices].float().to(device),
-                "text_embeds": self.text[v, indices].float().to(device),
-                "logit_scale": torch.tensor(self.logit_scale, device=device)}
+        return {"image_embeds": F.normalize(self.image[v, indices].float(), dim=-1).to(device),
+                "text_embeds": F.normalize(self.text[v, indices].float(), dim=-1).to(device),
+                "logit_scale": torch.tensor(self.logit_scale, device=device), "scoring": self.scoring}
 
 
 
@@ -76,11 +123,16 @@ class StreamedTeacherCache:
             self.reader = ShardTeacherCache(shards, settings, meta["variants"], folder)
         except MobileClipError as e:
             raise TrainError(str(e)) from None
-        self.shards, self.keep, self.variants = list(shards), max(1, keep), meta["variants"]
+        self.shards, self.keep, self.variants, self.folder = list(shards), max(1, keep), meta["variants"], folder
         self.meta = meta
         self._loaded = {}  # shard number -> ShardEmbeddings, least recently used first
         self.embed_dim = next((e.image.shape[-1] for e in map(self._shard, range(len(self.shards)))
                                if e.image.shape[1] > 0), 0)
+        self.scoring = cache_scoring(meta, self.embed_dim, self._shard(0).logit_scale)
+
+    def check_teacher(self, teacher: str | None) -> None:
+        """Refuse sidecars built for another teacher spec than ``teacher`` (None: nothing to compare)."""
+        check_cache_teacher(self.meta, teacher, f"the teacher sidecars in {self.folder}")
 
     def _shard(self, number: int):
         emb = self._loaded.pop(number, None)
@@ -104,5 +156,6 @@ class StreamedTeacherCache:
             images.append(torch.from_numpy(emb.image[variant % self.variants, row].astype("float32")))
             texts.append(torch.from_numpy(emb.text[row].astype("float32")))
             scale = emb.logit_scale
-        return {"image_embeds": torch.stack(images).to(device), "text_embeds": torch.stack(texts).to(device),
-                "logit_scale": torch.tensor(scale, device=device)}
+        return {"image_embeds": F.normalize(torch.stack(images), dim=-1).to(device),
+                "text_embeds": F.normalize(torch.stack(texts), dim=-1).to(device),
+                "logit_scale": torch.tensor(scale, device=device), "scoring": self.scoring}
