@@ -37,7 +37,7 @@ from tabulate import tabulate
 
 from export.backends import ALIASES, RUNTIMES as EXPORTED_RUNTIMES, get_backend, runtime_name
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer
-from mobileclip.models.options import add_teacher
+from mobileclip.models.options import TEACHER_SPECS, add_teacher
 from mobileclip.utils.cli import add_output_args, add_thread_counts
 from mobileclip.evaluation.encoders import load_encoder
 from mobileclip.utils.errors import BackendMissingError
@@ -81,7 +81,9 @@ def sample_inputs(image_size: int):
 # ----------------------------------------------------------------------------------------------- PyTorch
 def torch_cases(model, label: str, role: str, runtimes, skipped: list) -> list[Case]:
     image, ids = sample_inputs(model.preprocess_cfg["image_size"])
-    towers = {"image": (model.encode_image, image), "text": (model.encode_text, ids)}
+    # a teacher's text tower on its own token ids (its own tokenizer is not the tower's cost)
+    text = model.text_tower_call(ids) if hasattr(model, "text_tower_call") else (model.encode_text, ids)
+    towers = {"image": (model.encode_image, image), "text": text}
     cases = []
     for tower, (fn, x) in towers.items():
         def eager(threads, fn=fn, x=x):
@@ -356,7 +358,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default=DEFAULT_MODEL,
                    help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
-    add_teacher(p, RANDOM_VIT_B_32, help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    add_teacher(p, RANDOM_VIT_B_32, help=f"teacher: {TEACHER_SPECS}; default {RANDOM_VIT_B_32}; '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json (ExecuTorch/LiteRT/Core ML models)")
     p.add_argument("--teacher-export", default=None, metavar="DIR",
                    help="the teacher's export folder (python -m export.teacher): same-runtime ratios for every runtime")

@@ -1,4 +1,4 @@
-"""Parameters, MACs and file sizes: students vs the CLIP ViT-B/32 teacher.
+"""Parameters, MACs and file sizes: students vs the teacher (the CLIP ViT-B/32 by default; any teacher spec).
 
 Parameters are counted per tower from the built modules (``mobileclip.tower_parameters``). MACs are
 counted with PyTorch's own FLOP counter (``torch.utils.flop_counter.FlopCounterMode``, MACs = FLOPs / 2:
@@ -16,7 +16,7 @@ import torch
 from tabulate import tabulate
 
 from mobileclip import DEFAULT_MODEL, MobileClipError, get_tokenizer, tower_parameters
-from mobileclip.models.options import add_teacher
+from mobileclip.models.options import TEACHER_SPECS, add_teacher
 from mobileclip.models.teacher import RANDOM_VIT_B_32
 from mobileclip.utils.cli import add_output_args, add_threads
 from mobileclip.evaluation.encoders import load_encoder
@@ -31,9 +31,12 @@ def model_entry(model, label: str, role: str, image_size: int | None = None) -> 
     size = image_size or model.preprocess_cfg["image_size"]
     image = torch.zeros(1, 3, size, size)
     ids = get_tokenizer()(["a photo of a dog."])  # padded to the 77-token context like every caption
+    # a teacher's text tower counted on its own token ids (SigLIP: its 64-token context)
+    text_fn, text_x = model.text_tower_call(ids) if hasattr(model, "text_tower_call") else (model.encode_text, ids)
     p = tower_parameters(model)
-    return {"label": label, "role": role, "params": p, "image_size": size, "context_length": int(ids.shape[1]),
-            "macs": {"image": count_macs(model.encode_image, image), "text": count_macs(model.encode_text, ids)},
+    return {"label": label, "role": role, "params": p, "image_size": size,
+            "context_length": int(getattr(model, "text_context_length", ids.shape[1])),
+            "macs": {"image": count_macs(model.encode_image, image), "text": count_macs(text_fn, text_x)},
             "fp32_weight_bytes": 4 * p["total"]}
 
 
@@ -88,16 +91,16 @@ def to_markdown(result: dict) -> str:
         vs = e.get("vs_teacher")
         rows.append([f"{e['role']}: {e['label']}", e["params"]["image"] / 1e6, e["params"]["text"] / 1e6,
                      e["params"]["total"] / 1e6, f"{e['macs']['image'] / 1e9:.3f} ({e['image_size']})",
-                     e["macs"]["text"] / 1e9,
+                     f"{e['macs']['text'] / 1e9:.3f} ({e['context_length']})",
                      e["fp32_weight_bytes"] / 2**20,
                      f"{100 * vs['params_fraction']:.1f}%" if vs else "100%",
                      _image_ratio(vs, e, result["models"][0]), f"{vs['text_macs_ratio']:.1f}x" if vs else "1x"])
     lines = ["# Parameters and MACs", "",
              tabulate(rows, headers=["model", "image params (M)", "text params (M)", "total (M)", "image GMACs (px)",
-                                     "text GMACs (77 tok)", "fp32 weights (MiB)", "params of teacher",
+                                     "text GMACs (tokens)", "fp32 weights (MiB)", "params of teacher",
                                      "fewer image MACs", "fewer text MACs"],
                       floatfmt=".3f", tablefmt="github"), "",
-             f"MACs: {result['mac_counter']}, batch 1 (one image, one 77-token caption).",
+             f"MACs: {result['mac_counter']}, batch 1 (one image, one caption padded to the model's context).",
              f"Teacher: {result['teacher']}." if result["teacher"] else "No teacher.", ""]
     if "export" in result:
         ex = result["export"]
@@ -129,8 +132,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", default=f"{DEFAULT_MODEL},mnv3l-lsra-256",
                    help="comma-separated student configs and/or .pt checkpoints (default: %(default)s)")
-    add_teacher(p, default=RANDOM_VIT_B_32,
-                help="teacher: hub name, save_pretrained dir, or vit-b-32-random (default); '' for none")
+    add_teacher(p, default=RANDOM_VIT_B_32, help=f"teacher: {TEACHER_SPECS}; default {RANDOM_VIT_B_32}; '' for none")
     p.add_argument("--export", default=None, help="export folder with manifest.json: adds fp32/int8 file sizes")
     add_threads(p, what="torch threads while counting")
     add_output_args(p, "params")
