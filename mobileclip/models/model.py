@@ -69,12 +69,23 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def count_macs(fn, *args) -> int:
-    """Multiply-accumulates of ``fn(*args)`` from torch's FLOP counter (FLOPs / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """Multiply-accumulates of ``fn(*args)`` from torch's FLOP counter (FLOPs / 2), attention included: the CPU
+    scaled-dot-product kernel and ``nn.MultiheadAttention`` (its fused inference path off while counting)."""
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        fn(*args)
+    def cpu_sdpa(*a, **k):  # the CPU SDPA kernel counts as torch's GPU ones (the only ones it registers)
+        return flop_registry[torch.ops.aten._scaled_dot_product_flash_attention](*a, **k)
+
+    cpu_sdpa._get_raw = True  # already takes shapes
+    counter = FlopCounterMode(display=False,
+                              custom_mapping={torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa})
+    fast = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # nn.MultiheadAttention's fused kernel is invisible to the counter
+    try:
+        with torch.no_grad(), counter:
+            fn(*args)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
     return counter.get_total_flops() // 2
 
 

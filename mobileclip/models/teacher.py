@@ -144,7 +144,7 @@ def _build(spec: TeacherSpec) -> TeacherBase:
 
         teacher = load_open_clip(spec)
     elif spec.family == "random":
-        teacher = _load_random(spec.name)
+        teacher = seeded(lambda: _load_random(spec.name))  # the same weights wherever it stands in an ensemble
     else:
         teacher = _load_hf(spec.name)
     teacher.spec = spec.canonical()

@@ -37,6 +37,7 @@ class EnsembleTeacher(TeacherBase):
         self.embed_dim = sum(m.embed_dim for m in members)
         self.dims = [m.embed_dim for m in members]
         self.context_length = min(m.context_length for m in members)
+        self.text_context_length = max(getattr(m, "text_context_length", m.context_length) for m in members)
         first = members[0].preprocess_cfg
         self.shared_view = all({k: m.preprocess_cfg.get(k) for k in _VIEW_KEYS} == {k: first.get(k) for k in _VIEW_KEYS}
                                for m in members)

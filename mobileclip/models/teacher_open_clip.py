@@ -66,6 +66,9 @@ class OpenClipTeacher(TeacherBase):
         if not isinstance(pre["size"], int) and len(set(pre["size"])) != 1:
             raise TeacherLoadError(f"teacher {source!r}: non-square input {pre['size']} is not supported")
         self.image_size = int(size)
+        if pre.get("resize_mode", "shortest") not in ("shortest", "squash"):
+            raise TeacherLoadError(f"teacher {source!r}: resize mode {pre['resize_mode']!r} is not supported "
+                                   "(shortest side + centre crop, or squash)")
         self.preprocess_cfg = {"image_size": self.image_size, "resize_mode": pre.get("resize_mode", "shortest"),
                                "interpolation": pre.get("interpolation", "bicubic"), "mean": list(pre["mean"]),
                                "std": list(pre["std"])}

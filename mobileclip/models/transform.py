@@ -16,7 +16,8 @@ def _to_rgb(image):
 
 
 def image_transform(preprocess: dict, train: bool = False, scale=(0.9, 1.0)):
-    """Eval: resize shortest side (bicubic) -> center crop -> tensor -> normalise.
+    """Eval: resize shortest side (bicubic) -> center crop -> tensor -> normalise; with ``resize_mode: squash``
+    (SigLIP's processor) the whole photo is resized to S x S instead, no crop.
     Train: random resized crop with ``scale`` -> tensor -> normalise (CLIP's training recipe)."""
     T = import_torchvision().transforms
     size = int(preprocess.get("image_size", 224))
@@ -26,5 +27,6 @@ def image_transform(preprocess: dict, train: bool = False, scale=(0.9, 1.0)):
     if train:
         return T.Compose([to_rgb, T.RandomResizedCrop(size, scale=scale, interpolation=interp),
                           T.ToTensor(), T.Normalize(mean, std)])
-    return T.Compose([to_rgb, T.Resize(size, interpolation=interp), T.CenterCrop(size),
+    squash = preprocess.get("resize_mode", "shortest") == "squash"
+    return T.Compose([to_rgb, T.Resize((size, size) if squash else size, interpolation=interp), T.CenterCrop(size),
                       T.ToTensor(), T.Normalize(mean, std)])

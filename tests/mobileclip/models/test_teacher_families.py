@@ -170,3 +170,34 @@ def test_ensemble_concatenates_then_normalises(oc_dir, siglip_dir, tiny_teacher_
     assert tower_parameters(ens)["image"] == tower_parameters(oc)["image"] + tower_parameters(sig)["image"]
     same = load_teacher(f"ensemble:{tiny_teacher_dir},hf:{tiny_teacher_dir}")
     assert same.shared_view and same.preprocess_cfg == load_teacher(str(tiny_teacher_dir)).preprocess_cfg
+
+
+def test_macs_of_torch_multi_head_attention_are_counted():
+    """open_clip's transformers and SigLIP's pooling head use nn.MultiheadAttention, whose inference fast path (one
+    fused kernel) the FLOP counter did not see (0 MACs; an open_clip ViT-B-32 image tower 1/3 below HF's), and HF's
+    SDPA on the CPU runs a kernel torch's counter has no formula for (attention scores were left out)."""
+    from mobileclip.models.model import count_macs
+
+    m = torch.nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    x = torch.randn(1, 5, 8)
+    # q, k, v and output projections 4 * L * E * E, scores and weighted sum 2 * L * L * E
+    assert count_macs(lambda t: m(t, t, t, need_weights=False)[0], x) == 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
+    q = torch.randn(1, 2, 5, 4)  # HF models' SDPA on the CPU: its own kernel, once also uncounted
+    assert count_macs(lambda t: F.scaled_dot_product_attention(t, t, t), q) == 2 * 2 * 5 * 5 * 4
+
+
+def test_siglip_evaluation_squashes_the_whole_photo():
+    """SigLIP's processor resizes the photo to S x S without cropping (``resize_mode: squash``); evaluation follows a
+    model's preprocess_cfg, so a wide photo keeps its edges (a centre crop would drop them)."""
+    from PIL import Image
+
+    from mobileclip.models.transform import image_transform
+
+    img = Image.new("RGB", (64, 32), (0, 0, 0))
+    img.paste(Image.new("RGB", (8, 32), (255, 255, 255)), (0, 0))  # a white band at the left edge
+    cfg = {"image_size": 16, "interpolation": "bicubic", "mean": [0.0] * 3, "std": [1.0] * 3}
+    squashed = image_transform({**cfg, "resize_mode": "squash"})(img)
+    cropped = image_transform({**cfg, "resize_mode": "shortest"})(img)
+    assert squashed.shape == cropped.shape == (3, 16, 16)
+    assert squashed[:, :, 0].mean() > 0.9 and cropped[:, :, 0].mean() < 0.1
