@@ -199,6 +199,29 @@ TINY: dict[str, str | tuple[str, str]] = {
         "--threads 1",
     "python -m export.teacher TEACHER": "python -m export.teacher --help",
     "python -m export.teacher": "python -m export.teacher --help",
+    # docs/teachers.md: the sandbox's teacher/ stands in for real weights (an ensemble of it with itself)
+    "python -m export.teacher SPEC": "python -m export.teacher --help",
+    "python -m mobileclip.cache_teacher --teacher SPEC": "python -m mobileclip.cache_teacher --help",
+    "python -m mobileclip.cache_teacher --teacher ensemble:open_clip:ViT-L-14/weights/vit_l_14.bin,"
+    "hf:models/siglip-base-patch16-224 --train-data data/captions.csv --variants 4 --out data/teacher_cache_ens.pt":
+        "python -m mobileclip.cache_teacher --teacher ensemble:teacher,hf:teacher --train-data data/captions.csv "
+        "--variants 2 --out data/teacher_cache_ens.pt",
+    "python -m mobileclip.train --train-data data/captions.csv --teacher "
+    "open_clip:ViT-B-32/weights/open_clip_pytorch_model.bin --out runs/kd_oc":
+        ("why", "open_clip weights on disk (none here: " + HUB + "); tests/mobileclip/training/"
+                "test_teacher_families_kd.py distils from a tiny open_clip teacher"),
+    "python -m mobileclip.train --train-data data/captions.csv --teacher hf:models/siglip-base-patch16-224 "
+    "--out runs/kd_siglip":
+        ("why", "SigLIP weights (none here: " + HUB + "); tests/mobileclip/training/test_teacher_families_kd.py "
+                "distils from a tiny SigLIP teacher"),
+    "python -m mobileclip.train --train-data data/captions.csv --teacher ensemble:open_clip:ViT-L-14/weights/"
+    "vit_l_14.bin,hf:models/siglip-base-patch16-224 --out runs/kd_ens":
+        f"python -m mobileclip.train --train-data data/captions.csv --teacher ensemble:teacher,hf:teacher "
+        f"--model tiny-lsra-light {TRAIN} --teacher-cache data/teacher_cache_ens.pt --out runs/kd_ens",
+    "python -m benchmarks.params --students mnv3l-lsra-512 --teacher SPEC --threads 1 --json .cache/teachers/"
+    "params.json":
+        "python -m benchmarks.params --students student.pt --teacher ensemble:teacher,hf:teacher --threads 1 "
+        "--json teachers_params.json",
     "python -m benchmarks.params": "python -m benchmarks.params --students student.pt --teacher teacher --out params",
     "python -m benchmarks.params --students $CKPT --teacher vit-b-32-random --export $OUT --out .cache/perf/params":
         "python -m benchmarks.params --students student.pt --teacher teacher --export exports --out params2",
