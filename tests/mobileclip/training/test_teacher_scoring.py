@@ -117,3 +117,51 @@ def test_kd_module_passes_the_teachers_scoring_to_the_loss():
     assert terms["rd_i2t"].item() == pytest.approx(want["rd_i2t"].item())
     plain = module.rd(f["s_img"], f["s_txt"], f["scale"], f["t_img"], f["t_txt"], f["t_scale"])
     assert terms["rd_i2t"].item() != pytest.approx(plain["rd_i2t"].item())  # not the softmax it used to be
+
+
+WORLD, N_LOCAL = 2, 3
+MODES = {"default": dict(), "gather_with_grad": dict(gather_with_grad=True),
+         "local_loss": dict(local_loss=True, gather_with_grad=True)}
+
+
+def _scored_rd(spec, rows: slice):
+    """Response distillation from a mixed (softmax + sigmoid) ensemble on a linear toy student: (loss, grads)."""
+    g = torch.Generator().manual_seed(3)
+    n = WORLD * N_LOCAL
+    x_img, x_txt = torch.randn(n, 5, generator=g), torch.randn(n, 7, generator=g)
+    t_img = F.normalize(torch.cat([F.normalize(torch.randn(n, d, generator=g), dim=-1) for d in (2, 4)], -1), dim=-1)
+    t_txt = F.normalize(torch.cat([F.normalize(torch.randn(n, d, generator=g), dim=-1) for d in (2, 4)], -1), dim=-1)
+    w_img, w_txt = torch.randn(5, 8, generator=g).requires_grad_(), torch.randn(7, 8, generator=g).requires_grad_()
+    scoring = Scoring((Member("a", 2, "softmax", 5.0), Member("b", 4, "sigmoid", 10.0, -5.0)))
+    s_img, s_txt = F.normalize(x_img[rows] @ w_img, dim=-1), F.normalize(x_txt[rows] @ w_txt, dim=-1)
+    out = ResponseDistillLoss(2.0, spec)(s_img, s_txt, torch.tensor(3.0), t_img[rows], t_txt[rows], torch.tensor(7.5),
+                                         scoring)
+    total = out["rd_i2t"] + out["rd_t2i"]
+    total.backward()
+    return total.detach(), w_img.grad, w_txt.grad
+
+
+def _rd_worker(rank):
+    import torch.distributed as dist
+
+    from mobileclip.training.distributed import GatherSpec
+
+    want = _scored_rd(GatherSpec(), slice(None))
+    for mode, opts in MODES.items():
+        spec = GatherSpec.from_process_group(**opts)
+        value, *grads = _scored_rd(spec, slice(rank * N_LOCAL, (rank + 1) * N_LOCAL))
+        if spec.local_loss:  # this rank's share of the rows
+            dist.all_reduce(value)
+            value /= WORLD
+        assert torch.allclose(value, want[0], rtol=1e-4, atol=1e-6), (mode, value, want[0])
+        for got, ref in zip(grads, want[1:]):
+            dist.all_reduce(got)  # DDP's mean over ranks
+            assert torch.allclose(got / WORLD, ref, rtol=1e-4, atol=1e-6), (mode, got / WORLD, ref)
+
+
+def test_scored_distillation_gathers_like_one_process(tmp_path):
+    """2 gloo processes: the sigmoid and averaged-softmax terms over globally gathered pairs equal one process on
+    the whole batch, value and gradient, with every gather mode."""
+    from tests.support.dist_helpers import spawn_gloo
+
+    spawn_gloo(_rd_worker, WORLD, tmp_path)
