@@ -152,3 +152,28 @@ def test_open_clip_without_weights_is_one_line_before_training(toy, tmp_path):
     assert "pretrained weights of ViT-B-32" in lines[0]
     assert "open_clip:ViT-B-32/path/to/open_clip_pytorch_model.bin" in lines[0]
     assert not out.exists()  # checked before the run folder is made
+
+
+def test_shard_sidecars_carry_the_ensembles_blocks_and_scoring(specs, tmp_path):
+    """Tar shards: the per-shard sidecars store the members' blocks and the scoring; the streamed lookup rebuilds the
+    ensemble embedding; a run naming another teacher is refused; training streams them."""
+    from mobileclip.data.shard_writer import write_tar_shards
+    from mobileclip.data.shards import SHARD_STRIDE, TarShards
+    from mobileclip.training import cache_teacher
+    from mobileclip.training.teacher_cache import StreamedTeacherCache
+
+    write_tar_shards(make_csv(tmp_path / "data", 8), tmp_path / "shards", samples_per_shard=4)
+    shards = str(tmp_path / "shards" / "shard-{000000..000001}.tar")
+    side = tmp_path / "side"
+    cache_teacher.main(["--teacher", specs["ensemble"], "--train-data", shards, "--out", str(side), "--batch-size", "4"])
+    cache = StreamedTeacherCache(side, TarShards(shards, None, None).shards, 0, (0.9, 1.0))
+    teacher = load_teacher(specs["ensemble"])
+    assert cache.scoring == teacher.scoring and cache.embed_dim == 56
+    got = cache.lookup(0, torch.tensor([SHARD_STRIDE + 1]), "cpu")
+    assert got["scoring"] == teacher.scoring
+    torch.testing.assert_close(got["image_embeds"].norm(dim=-1), torch.ones(1))
+    with pytest.raises(MobileClipError, match="was built for teacher"):
+        cache.check_teacher(specs["siglip"])
+    res = train(base_cfg(shards, tmp_path / "run", specs["ensemble"], steps=2, align_steps=0, distil_steps=2,
+                         teacher_cache=str(side)))
+    assert res["finished"] and all(r["rd_i2t"] for r in read_log(tmp_path / "run"))
