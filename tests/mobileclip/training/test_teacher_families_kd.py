@@ -165,7 +165,8 @@ def test_shard_sidecars_carry_the_ensembles_blocks_and_scoring(specs, tmp_path):
     write_tar_shards(make_csv(tmp_path / "data", 8), tmp_path / "shards", samples_per_shard=4)
     shards = str(tmp_path / "shards" / "shard-{000000..000001}.tar")
     side = tmp_path / "side"
-    cache_teacher.main(["--teacher", specs["ensemble"], "--train-data", shards, "--out", str(side), "--batch-size", "4"])
+    cache_teacher.main(["--teacher", specs["ensemble"], "--train-data", shards, "--out", str(side),
+                        "--batch-size", "4"])
     cache = StreamedTeacherCache(side, TarShards(shards, None, None).shards, 0, (0.9, 1.0))
     teacher = load_teacher(specs["ensemble"])
     assert cache.scoring == teacher.scoring and cache.embed_dim == 56
