@@ -14,7 +14,9 @@ tokenizer. Pairs are scored with softmax, or with sigmoid when the model has a l
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 
 import torch
@@ -167,6 +169,16 @@ def _local_dir_check(path: str) -> None:
         raise TeacherLoadError(f"{cfg}: not an open_clip config with a model_cfg ({first_line(e)})") from None
 
 
+@contextlib.contextmanager
+def _quiet_errors():
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def load_open_clip(spec: TeacherSpec) -> OpenClipTeacher:
     oc = _open_clip()
     schema = spec.name.startswith(OPEN_CLIP_SCHEMAS)
@@ -176,8 +188,9 @@ def load_open_clip(spec: TeacherSpec) -> OpenClipTeacher:
         _check_weights(oc, spec)
     random = spec.weights == "random"
     try:
-        model = oc.create_model_and_transforms(spec.name, pretrained=None if random or schema else spec.weights,
-                                               require_pretrained=not random, pretrained_text=not random)[0]
+        with _quiet_errors():  # open_clip logs a failed download at ERROR, then raises: the raise is our one line
+            model = oc.create_model_and_transforms(spec.name, pretrained=None if random or schema else spec.weights,
+                                                   require_pretrained=not random, pretrained_text=not random)[0]
     except Exception as e:  # download refused or offline, a checkpoint that does not fit the model, ...
         what = f"weights {spec.weights!r} of {spec.name}" if spec.weights else f"the weights in {spec.name}"
         fix = ("put open_clip_pytorch_model.bin (or .safetensors) beside open_clip_config.json" if schema else

@@ -108,3 +108,19 @@ def test_a_cell_another_process_holds_is_passed_over(tiny_cifar, tmp_path, capsy
     assert "not in the table: nokd/seed1" in capsys.readouterr().out
     again = kd_ablation.main(_argv(tiny_cifar, out, "--recipes", "nokd", "--reuse-teacher"))  # collects it
     assert again["pending"] == [] and again["recipes"][0]["seeds"] == 2
+
+
+def test_trainer_kd_defaults_are_the_documented_study_pick():
+    """docs/training.md's "KD defaults" line (the KD study's best recipe) is exactly what TrainConfig defaults to."""
+    import re
+
+    from mobileclip.training.config import build_parser
+    from tests.support.data import REPO
+
+    line = next(x for x in (REPO / "docs" / "training.md").read_text().splitlines() if x.startswith("**KD defaults"))
+    pairs = re.findall(r"`(--[a-z-]+) ([^`]+)`", line)
+    assert {f for f, _ in pairs} >= {"--loss-terms", "--balancer", "--align-steps", "--distil-steps", "--fd-loss",
+                                     "--temperature"}, line
+    argv = ["--train-data", "x"] + [t for pair in pairs for t in pair]
+    parsed = build_parser().parse_args(argv)
+    assert TrainConfig.from_namespace(parsed) == TrainConfig(train_data="x")

@@ -201,3 +201,21 @@ def test_siglip_evaluation_squashes_the_whole_photo():
     cropped = image_transform({**cfg, "resize_mode": "shortest"})(img)
     assert squashed.shape == cropped.shape == (3, 16, 16)
     assert squashed[:, :, 0].mean() > 0.9 and cropped[:, :, 0].mean() < 0.1
+
+
+def test_a_failed_download_is_one_line_on_stderr(tmp_path):
+    """A pretrained tag offline: open_clip logs the failed download at ERROR before raising; the user sees only the
+    command's one line (found by hand: `--teacher open_clip:ViT-B-32/openai` printed an ERROR:root line first)."""
+    import subprocess
+    import sys
+
+    from tests.support.data import REPO
+
+    r = subprocess.run([sys.executable, "-c", "import logging, sys; logging.basicConfig(); import mobileclip\n"
+                        "from mobileclip.utils.errors import cli_errors\n"
+                        "with cli_errors('t'):\n    mobileclip.load_teacher('open_clip:ViT-B-32/openai')"],
+                       cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "open_clip:ViT-B-32/path/to/open_clip_pytorch_model.bin" in lines[0], r.stderr
