@@ -10,7 +10,7 @@ the other recipes change one thing (below). Every cell is evaluated zero-shot on
 prompt ensemble) and by its agreement with the teacher on held-out photos (the Flickr8k subset).
 
     python -m benchmarks.kd_ablation                    # kd vs nokd, 3 seeds, 1,200 steps (about 70 min, 1 core)
-    python -m benchmarks.kd_ablation --grid cpu --student-steps 400   # the per-term grid (about 2 h, 1 core)
+    python -m benchmarks.kd_ablation --grid cpu --student-steps 400   # the per-term grid (about 100 min, 1 core)
     python -m benchmarks.kd_ablation --recipes kd,rd,mobileclip --seeds 1
     python -m benchmarks.kd_ablation --cache-speed      # training step time: cached vs online ViT-B/32 teacher
 
