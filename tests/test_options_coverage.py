@@ -98,7 +98,7 @@ def options_of(parser: argparse.ArgumentParser, prefix: str = ""):
             yield prefix, tuple(a.option_strings)
 
 
-def tests_text() -> str:
+def all_tests_text() -> str:
     """What the tests run: every test file but this one; of test_docs_commands.py the tiny forms only."""
     from tests.test_docs_commands import TINY
 
@@ -108,7 +108,7 @@ def tests_text() -> str:
 
 
 def unexercised() -> dict[str, tuple[str, ...]]:
-    text = tests_text()
+    text = all_tests_text()
     used = lambda opt: re.search(re.escape(opt) + r"(?![\w-])", text)  # noqa: E731
     missing = {}
     for module in python_m_modules():
