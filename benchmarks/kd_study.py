@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from mobileclip.training.config import TrainConfig
 from mobileclip.training.schedule import DEFAULT_LOSS_TERMS
 from mobileclip.utils.errors import MobileClipError
@@ -95,6 +93,7 @@ def materialise_subset(train_dir: Path, fraction: float, out: Path, seed: int = 
     from torchvision.datasets.folder import find_classes, make_dataset
 
     from mobileclip.data.datasets import IMAGE_EXTENSIONS
+    from mobileclip.training.data import subset_indices
 
     marker = out / ".subset.json"
     want = {"train_dir": str(train_dir.resolve()), "fraction": fraction, "seed": seed}
@@ -105,9 +104,7 @@ def materialise_subset(train_dir: Path, fraction: float, out: Path, seed: int = 
         return out
     _, class_to_idx = find_classes(str(train_dir))
     samples = make_dataset(str(train_dir), class_to_idx, extensions=IMAGE_EXTENSIONS)
-    g = torch.Generator().manual_seed(seed)
-    keep = torch.randperm(len(samples), generator=g)[:max(1, round(fraction * len(samples)))].sort().values
-    for i in keep.tolist():
+    for i in subset_indices(len(samples), fraction, seed).tolist():
         src = Path(samples[i][0]).resolve()
         link = out / src.parent.name / src.name
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +251,7 @@ class Evaluator:
         t0 = time.time()
         zs = zero_shot(encoder, str(self.test_dir), templates="ensemble", limit=self.limit)
         preds = self._heldout_predictions(encoder)
-        res = {"top1": 100 * zs["top1"], "top5": 100 * zs["top5"], "n": zs["n"], "eval_s": 0.0}
+        res = {"top1": 100 * zs["top1"], "top5": 100 * zs["top5"], "n": zs["n"]}
         if heldout_of is None:
             res["heldout_predictions"] = preds
         else:

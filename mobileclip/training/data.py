@@ -101,6 +101,12 @@ class SeededAugment:
         return seeded_call(item_seed(self.seed, self.variant, int(index)), self.transform, image)
 
 
+def subset_indices(n: int, fraction: float, seed: int) -> torch.Tensor:
+    """``--train-subset``: the sorted first ``round(fraction * n)`` (at least 1) of a ``seed``-ed permutation."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(n, generator=g)[:max(1, round(fraction * n))].sort().values
+
+
 def epoch_batches(n_indices: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
     """This rank's batches (positions into the training index list) for ``epoch``; drop-last, same count per rank."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)

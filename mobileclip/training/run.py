@@ -22,7 +22,7 @@ from ..utils.errors import TrainError
 from .precision import Precision, precision_for
 from ..utils.validate import check_device
 from .config import TrainConfig
-from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards
+from .data import PairTransform, SeededAugment, SeededView, build_dataset, is_tar_shards, subset_indices
 from .hf_proxy import HFClipTrainable, hf_clip_config
 from .kd import KDModule
 from .schedule import Schedule, loss_families, lr_lambda
@@ -228,8 +228,7 @@ def _build_data(run: Run, dataset):
     n_total = 0 if run.streaming else len(run.base)
     run.indices = torch.arange(n_total)
     if cfg.train_subset < 1.0:
-        g = torch.Generator().manual_seed(cfg.subset_seed)
-        run.indices = torch.randperm(n_total, generator=g)[:max(1, round(cfg.train_subset * n_total))].sort().values
+        run.indices = subset_indices(n_total, cfg.train_subset, cfg.subset_seed)
     if not run.streaming and len(run.indices) < cfg.batch_size * run.world:  # before the run writes anything
         raise TrainError(f"{len(run.indices)} training samples < --batch-size {cfg.batch_size} x {run.world} "
                          f"process(es): not one batch per epoch")
