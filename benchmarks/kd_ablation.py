@@ -89,10 +89,10 @@ def _data(args) -> Path:
 
 
 def _heldout_photos(args) -> list[Path]:
-    from mobileclip.data.datasets import IMAGE_EXTENSIONS, extract_shared
+    from mobileclip.data.datasets import extract_shared, image_files
 
     root = Path(args.heldout) if args.heldout else extract_shared("flickr8k_subset.tar.gz") / "images"
-    photos = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS) if root.is_dir() else []
+    photos = image_files(root) if root.is_dir() else []
     if not photos:
         raise MobileClipError(f"--heldout {root}: no photos there")
     return photos

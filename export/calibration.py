@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from mobileclip import get_tokenizer, image_transform
-from mobileclip.data.datasets import IMAGE_EXTENSIONS
+from mobileclip.data.datasets import IMAGE_EXTENSIONS, image_files
 
 from .errors import ExportError
 
@@ -76,10 +76,6 @@ def _sample_photo(name: str):
     return Image.fromarray(arr).convert("RGB")
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
 def _read_calibration(path: Path, captions: list[str]) -> tuple[list[str], list[tuple], list, str]:
     """``--calibration DIR`` (or a captions CSV): -> (captions, labelled (image, class) pairs, calibration
     images, source description); ``captions`` (the default) stay when there is no CSV."""
@@ -99,7 +95,7 @@ def _read_calibration(path: Path, captions: list[str]) -> tuple[list[str], list[
             raise ExportError(f"{csv_path}: needs a 'caption' column")
         captions = [r["caption"] for r in rows][:256]
     if path.is_dir():
-        files = _list_images(path)
+        files = image_files(path)
         for p in files:
             try:
                 im = Image.open(p).convert("RGB")

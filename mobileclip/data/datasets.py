@@ -79,6 +79,11 @@ class SkipCounter:
         return int(self._events.value)
 
 
+def image_files(folder) -> list[Path]:
+    """Every image file (:data:`IMAGE_EXTENSIONS`) under ``folder``, recursively, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
 def skip_report(*datasets) -> str:
     """One line for the end of a run: how many images were skipped, per dataset."""
     parts = []
